@@ -1,0 +1,31 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO := demo
+
+.PHONY: demo test venv dev clean bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+venv: $(BIN)/python
+	$(BIN)/pip install -q -e .
+
+dev: $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+
+demo: venv
+	rm -rf $(DEMO)
+	$(BIN)/leaksift sample $(DEMO)/leak --keys-out $(DEMO)/keys.zone
+	$(BIN)/leaksift scan $(DEMO)/leak --db $(DEMO)/case.db --keys $(DEMO)/keys.zone --leaked-at 2017-05-05T22:00:00+02:00
+
+test: dev
+	$(BIN)/python -m pytest -q
+
+bench: dev
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) build dist src/*.egg-info

@@ -1,0 +1,3 @@
+"""Readers: archives (to be written)."""
+
+READERS: list[type] = []

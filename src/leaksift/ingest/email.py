@@ -1,0 +1,3 @@
+"""Readers: email (to be written)."""
+
+READERS: list[type] = []

@@ -1,0 +1,3 @@
+"""Readers: image (to be written)."""
+
+READERS: list[type] = []

@@ -1,0 +1,3 @@
+"""Readers: mailbox (to be written)."""
+
+READERS: list[type] = []

@@ -1,0 +1,3 @@
+"""Readers: office (to be written)."""
+
+READERS: list[type] = []

@@ -1,0 +1,3 @@
+"""Readers: ole (to be written)."""
+
+READERS: list[type] = []

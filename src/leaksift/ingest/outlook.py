@@ -1,0 +1,3 @@
+"""Readers: outlook (to be written)."""
+
+READERS: list[type] = []

@@ -1,0 +1,3 @@
+"""Readers: pdf (to be written)."""
+
+READERS: list[type] = []

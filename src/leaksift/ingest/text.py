@@ -1,0 +1,3 @@
+"""Readers: text (to be written)."""
+
+READERS: list[type] = []
