@@ -21,3 +21,44 @@ def shared_corpus(*parts: str) -> Path:
 @pytest.fixture
 def corpus():
     return shared_corpus
+
+
+def scan_dump(dump: Path, db: Path, jobs: int = 2, **kw):
+    """Scan a dump into a case with the real worker processes; returns the ScanStats."""
+    from leaksift.scan import Scanner
+    from leaksift.store import open_store
+
+    store = open_store(db)
+    try:
+        return Scanner(store=store, root=dump, jobs=jobs, **kw).run()
+    finally:
+        store.close()
+
+
+def export_lines(db: Path) -> list[dict]:
+    """The JSONL export of a case, parsed."""
+    import io
+    import json
+
+    from leaksift.report.export import write_jsonl
+    from leaksift.store import open_store
+
+    store = open_store(db)
+    try:
+        buf = io.StringIO()
+        write_jsonl(store.iter_items(), buf)
+    finally:
+        store.close()
+    return [json.loads(line) for line in buf.getvalue().splitlines()]
+
+
+def write_eml(path: Path, n: int, body: str = "", **headers: str) -> Path:
+    """A small plain message, numbered so every file differs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    h = {"From": f"Person {n} <p{n}@campaign.example>", "To": "team@campaign.example",
+         "Subject": f"Note {n} on the budget", "Date": "Thu, 04 May 2017 10:00:00 +0200",
+         "Message-ID": f"<{n}@campaign.example>"}
+    h.update({k.replace("_", "-"): v for k, v in headers.items()})
+    text = "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n" + (body or f"Message number {n}.\r\n")
+    path.write_bytes(text.encode("utf-8"))
+    return path

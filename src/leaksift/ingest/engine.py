@@ -73,7 +73,6 @@ class Engine:
             rec.kind = decide_kind(OCTET, None, child.kind, parent_kind)
             if rec.kind == "other" and parent_kind == "email":
                 rec.kind = "attachment"
-            rec.verdict = "unreadable"
             yield rec
             return
         try:
@@ -84,7 +83,6 @@ class Engine:
                 rec.mime = "message/rfc822"
         except OSError as e:
             rec.error_reason, rec.error = "io_error", f"io_error: {e}"
-            rec.verdict = "unreadable"
             yield rec
             return
         parsed = Parsed()
@@ -130,5 +128,4 @@ class Engine:
         rec.kind = decide_kind(rec.mime, parsed.kind, child.kind, parent_kind)
         if rec.kind == "email" and rec.size is not None and rec.size <= self.limits.max_raw_email_bytes:
             rec.raw = blob.read_all(self.limits.max_raw_email_bytes)
-        rec.verdict = "unreadable" if rec.error else "consistent"
         yield rec

@@ -1,0 +1,316 @@
+"""Scan a dump: walk it, read each top-level file in a worker process, write the case.
+
+Worker processes parse (ingest -> checks -> verdict) and send batches of records to the one
+writer, the main process, which commits a source as done in the same transaction as its last
+records. A scan killed at any moment therefore resumes cleanly: sources not marked done are
+cleared and read again. A worker that dies on a hostile file (native parsers can crash) costs that
+one source, recorded as an error, and is replaced.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import shutil
+import stat
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from . import verdict
+from .ingest.base import FileBlob, Limits, sha256_of
+from .ingest.engine import Engine, display_name, item_id
+from .ingest.registry import Registry, default_registry
+from .ingest.sniff import sniff
+from .model import ItemRecord
+from .store.base import CaseStore, SourceState
+
+BATCH_ITEMS = 256
+BATCH_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class SourceFile:
+    relpath: str
+    size: int
+    mtime_ns: int
+    special: str | None = None  # symlink, fifo, device...: recorded, never opened
+
+
+@dataclass
+class ScanStats:
+    sources: int = 0
+    sources_skipped: int = 0
+    items: int = 0
+    errors: int = 0
+    bytes: int = 0
+    crashed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def walk_dump(root: Path) -> Iterator[SourceFile]:
+    """Every file of the dump, in a stable order; links and special files are listed, not followed."""
+    if not root.is_dir():
+        st = root.lstat()
+        yield SourceFile("", st.st_size, st.st_mtime_ns)
+        return
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        try:
+            entries = sorted(os.scandir(root / rel if rel else root), key=lambda e: e.name)
+        except OSError:
+            continue
+        subdirs = []
+        for entry in entries:
+            relpath = f"{rel}/{entry.name}" if rel else entry.name
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                subdirs.append(relpath)
+            elif stat.S_ISREG(st.st_mode):
+                yield SourceFile(relpath, st.st_size, st.st_mtime_ns)
+            else:
+                kind = "symlink" if stat.S_ISLNK(st.st_mode) else "special_file"
+                yield SourceFile(relpath, 0, st.st_mtime_ns, special=kind)
+        stack.extend(reversed(subdirs))
+
+
+def special_record(src: SourceFile) -> ItemRecord:
+    name = display_name(src.relpath)
+    rec = ItemRecord(id=item_id(None, 0, name), path=name, parent=None, source=name, depth=0, kind="other",
+                     mime="inode/symlink" if src.special == "symlink" else "inode/x-special",
+                     sha256=None, size=None, error_reason=src.special,
+                     error=f"{src.special}: not followed (a dump may point links outside itself)")
+    return verdict.apply(rec)
+
+
+def crash_record(root: Path, src: SourceFile, why: str) -> ItemRecord:
+    """The top-level item of a source whose worker died: what we can say without parsing it."""
+    name = display_name(src.relpath or root.name)
+    path = root / src.relpath if src.relpath else root
+    rec = ItemRecord(id=item_id(None, 0, name), path=name, parent=None, source=name, depth=0, kind="other",
+                     mime="application/octet-stream", sha256=None, size=src.size,
+                     error_reason="worker_crashed", error=f"worker_crashed: {why}")
+    try:
+        blob = FileBlob(path)
+        rec.sha256, rec.mime = sha256_of(blob), sniff(blob, name)
+    except OSError:
+        pass
+    return verdict.apply(rec)
+
+
+# ---------------------------------------------------------------- worker side
+
+def _put(results: Any, msg: tuple, parent_pid: int) -> None:
+    """Send to the writer; give up if it has died (a killed scan must not leave workers behind)."""
+    while True:
+        try:
+            results.put(msg, timeout=1.0)
+            return
+        except queue.Full:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+
+def _worker(wid: int, root: str, limits: Limits, tmp_dir: str, tasks: Any, results: Any, parent_pid: int,
+            registry_factory: Callable[[], Registry]) -> None:
+    engine = Engine(registry_factory(), limits, Path(tmp_dir))
+    rootp = Path(root)
+    while True:
+        try:
+            relpath = tasks.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent_pid:
+                return
+            continue
+        if relpath is None:
+            return
+        batch: list[ItemRecord] = []
+        size = 0
+        try:
+            for rec in engine.ingest_file(rootp, relpath):
+                batch.append(verdict.apply(rec))
+                size += len(rec.text or "") + len(rec.raw or b"")
+                if len(batch) >= BATCH_ITEMS or size >= BATCH_BYTES:
+                    _put(results, ("items", wid, relpath, batch), parent_pid)
+                    batch, size = [], 0
+            _put(results, ("done", wid, relpath, batch), parent_pid)
+        except Exception:  # noqa: BLE001 - an engine bug must cost one source, not the scan
+            _put(results, ("failed", wid, relpath, batch, traceback.format_exc(limit=5)), parent_pid)
+
+
+# ---------------------------------------------------------------- writer side
+
+@dataclass
+class Scanner:
+    store: CaseStore
+    root: Path
+    jobs: int = 2
+    limits: Limits = field(default_factory=Limits)
+    tmp_dir: Path | None = None
+    on_progress: Callable[[ScanStats, int, int], None] | None = None  # (stats, done bytes, total bytes)
+    registry_factory: Callable[[], Registry] = default_registry  # module-level, so workers can import it
+
+    def run(self) -> ScanStats:
+        t0 = time.monotonic()
+        stats = ScanStats()
+        tmp_dir = self.tmp_dir or Path(str(getattr(self.store, "path", "case")) + ".tmp")
+        known = self.store.sources()
+        started = self.store.item_sources()
+        todo: list[SourceFile] = []
+        total_bytes = 0
+        for src in walk_dump(self.root):
+            stats.sources += 1
+            name = display_name(src.relpath or self.root.name)
+            old = known.get(name)
+            if old and old.size == src.size and old.mtime_ns == src.mtime_ns:
+                stats.sources_skipped += 1
+                continue
+            if name in known or name in started:
+                self.store.clear_source(name)
+            if src.special:
+                self.store.write_items([special_record(src)],
+                                       done=[SourceState(name, src.size, src.mtime_ns, "done")])
+                stats.items += 1
+                stats.errors += 1
+                continue
+            todo.append(src)
+            total_bytes += src.size
+        if todo:
+            self._run_workers(todo, stats, tmp_dir, total_bytes)
+        self.store.collect_garbage()
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        stats.seconds = time.monotonic() - t0
+        return stats
+
+    def _run_workers(self, todo: list[SourceFile], stats: ScanStats, tmp_dir: Path, total_bytes: int) -> None:
+        ctx = mp.get_context("forkserver")
+        results = ctx.Queue(maxsize=max(8, 4 * self.jobs))
+        by_rel = {s.relpath: s for s in todo}
+        pool = _Pool(ctx, self, str(tmp_dir), results)
+        for _ in range(max(1, self.jobs)):
+            pool.spawn()
+        pending = iter(todo)
+        finished = 0
+        done_bytes = 0
+        try:
+            while finished < len(todo):
+                while pool.idle:
+                    src = next(pending, None)
+                    if src is None:
+                        break
+                    pool.assign(src)
+                try:
+                    msg = results.get(timeout=0.5)
+                except queue.Empty:
+                    for wid, src, why in pool.reap():
+                        name = display_name(src.relpath or self.root.name)
+                        rec = crash_record(self.root, src, why)
+                        self.store.write_items([rec], done=[SourceState(name, src.size, src.mtime_ns, "crashed")])
+                        stats.items += 1
+                        stats.errors += 1
+                        stats.crashed.append(name)
+                        finished += 1
+                        done_bytes += src.size
+                    continue
+                kind, wid, relpath, records = msg[0], msg[1], msg[2], msg[3]
+                src = by_rel[relpath]
+                name = display_name(src.relpath or self.root.name)
+                done: list[SourceState] = []
+                if kind in ("done", "failed"):
+                    if kind == "failed":
+                        records = records + [crash_record(self.root, src, msg[4].strip().splitlines()[-1])]
+                        stats.crashed.append(name)
+                    done.append(SourceState(name, src.size, src.mtime_ns, "done"))
+                    pool.release(wid)
+                    finished += 1
+                    done_bytes += src.size
+                self.store.write_items(records, done=done)
+                stats.items += len(records)
+                stats.errors += sum(1 for r in records if r.error)
+                stats.bytes += sum(r.size or 0 for r in records if r.depth == 0)
+                if self.on_progress:
+                    self.on_progress(stats, done_bytes, total_bytes)
+        finally:
+            pool.shutdown()
+
+
+class _Pool:
+    """Worker processes, each with its own task queue, so the writer always knows who reads what."""
+
+    def __init__(self, ctx: Any, scanner: Scanner, tmp_dir: str, results: Any) -> None:
+        self.ctx, self.scanner, self.tmp_dir, self.results = ctx, scanner, tmp_dir, results
+        self.procs: dict[int, Any] = {}
+        self.tasks: dict[int, Any] = {}
+        self.assigned: dict[int, tuple[SourceFile, float]] = {}
+        self.idle: list[int] = []
+        self.next_wid = 0
+
+    def spawn(self) -> None:
+        wid = self.next_wid
+        self.next_wid += 1
+        tasks = self.ctx.Queue(maxsize=2)
+        p = self.ctx.Process(target=_worker, daemon=True,
+                             args=(wid, str(self.scanner.root), self.scanner.limits, self.tmp_dir, tasks,
+                                   self.results, os.getpid(), self.scanner.registry_factory))
+        p.start()
+        self.procs[wid], self.tasks[wid] = p, tasks
+        self.idle.append(wid)
+
+    def assign(self, src: SourceFile) -> None:
+        wid = self.idle.pop()
+        self.tasks[wid].put(src.relpath)
+        self.assigned[wid] = (src, time.monotonic())
+
+    def release(self, wid: int) -> None:
+        self.assigned.pop(wid, None)
+        if wid in self.procs:
+            self.idle.append(wid)
+
+    def reap(self) -> list[tuple[int, SourceFile, str]]:
+        """Workers that died or ran past their time: their sources are lost to a crash record."""
+        lost = []
+        now = time.monotonic()
+        for wid, p in list(self.procs.items()):
+            held = self.assigned.get(wid)
+            overdue = held is not None and now - held[1] > source_timeout(held[0].size)
+            if p.is_alive() and not overdue:
+                continue
+            if overdue:
+                p.kill()
+                p.join(timeout=5)
+                why = f"reading took longer than {source_timeout(held[0].size):.0f} s"
+            else:
+                why = f"the reader process died (exit code {p.exitcode})"
+            del self.procs[wid]
+            self.tasks.pop(wid).close()
+            if wid in self.idle:
+                self.idle.remove(wid)
+            if held is not None:
+                del self.assigned[wid]
+                lost.append((wid, held[0], why))
+            self.spawn()
+        return lost
+
+    def shutdown(self) -> None:
+        for tasks in self.tasks.values():
+            try:
+                tasks.put_nowait(None)
+            except queue.Full:
+                pass
+        deadline = time.monotonic() + 5
+        for p in self.procs.values():
+            p.join(timeout=max(0.1, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+
+
+def source_timeout(size: int) -> float:
+    """How long one top-level file may take: generous, since a hung native parser is the only target."""
+    return 900.0 + size / (1024 * 1024)

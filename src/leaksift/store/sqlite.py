@@ -1,0 +1,309 @@
+"""SQLite case store: one file, WAL, FTS5 over subjects and text. Schema: docs/case-db.md."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import zlib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..model import Finding, ItemRecord
+from .base import SearchHit, SourceState, Summary
+
+SCHEMA_VERSION = "1"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS scans (
+  id INTEGER PRIMARY KEY, dump TEXT, options TEXT, started_at TEXT, finished_at TEXT, stats TEXT);
+CREATE TABLE IF NOT EXISTS key_files (
+  sha256 TEXT PRIMARY KEY, path TEXT, added_at TEXT, content BLOB);
+CREATE TABLE IF NOT EXISTS sources (
+  path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, status TEXT, finished_at TEXT);
+-- Content, stored once per distinct bytes.
+CREATE TABLE IF NOT EXISTS blobs (
+  sha256 TEXT PRIMARY KEY, size INTEGER, mime TEXT, best_item TEXT, complete INTEGER,
+  text TEXT, metadata TEXT, raw BLOB,
+  from_display TEXT, from_addr TEXT, to_addrs TEXT, cc_addrs TEXT, date TEXT, date_utc TEXT,
+  date_raw TEXT, subject TEXT, message_id TEXT, in_reply_to TEXT, refs TEXT);
+CREATE INDEX IF NOT EXISTS blobs_message_id ON blobs(message_id);
+CREATE INDEX IF NOT EXISTS blobs_from_addr ON blobs(from_addr);
+CREATE INDEX IF NOT EXISTS blobs_date_utc ON blobs(date_utc);
+-- Locations: one row per place an item sits in the dump.
+CREATE TABLE IF NOT EXISTS items (
+  id TEXT PRIMARY KEY, path TEXT NOT NULL, parent TEXT, source TEXT NOT NULL, depth INTEGER,
+  kind TEXT NOT NULL, mime TEXT, sha256 TEXT, size INTEGER, transforms TEXT, location TEXT,
+  error_reason TEXT, error TEXT, is_container INTEGER, children_expected INTEGER,
+  children_emitted INTEGER, children_failed INTEGER, verdict TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS items_sha256 ON items(sha256);
+CREATE INDEX IF NOT EXISTS items_parent ON items(parent);
+CREATE INDEX IF NOT EXISTS items_source ON items(source);
+CREATE INDEX IF NOT EXISTS items_path ON items(path);
+CREATE INDEX IF NOT EXISTS items_kind_verdict ON items(kind, verdict);
+CREATE TABLE IF NOT EXISTS findings (
+  id INTEGER PRIMARY KEY, item_id TEXT NOT NULL, check_name TEXT NOT NULL, summary TEXT NOT NULL,
+  effect TEXT NOT NULL, evidence TEXT);
+CREATE INDEX IF NOT EXISTS findings_item ON findings(item_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS blobs_fts USING fts5(
+  subject, text, content='blobs', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2');
+CREATE TRIGGER IF NOT EXISTS blobs_ai AFTER INSERT ON blobs BEGIN
+  INSERT INTO blobs_fts(rowid, subject, text) VALUES (new.rowid, new.subject, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS blobs_ad AFTER DELETE ON blobs BEGIN
+  INSERT INTO blobs_fts(blobs_fts, rowid, subject, text) VALUES ('delete', old.rowid, old.subject, old.text);
+END;
+CREATE TRIGGER IF NOT EXISTS blobs_au AFTER UPDATE OF subject, text ON blobs BEGIN
+  INSERT INTO blobs_fts(blobs_fts, rowid, subject, text) VALUES ('delete', old.rowid, old.subject, old.text);
+  INSERT INTO blobs_fts(rowid, subject, text) VALUES (new.rowid, new.subject, new.text);
+END;
+"""
+
+BLOB_COLUMNS = ("sha256", "size", "mime", "best_item", "complete", "text", "metadata", "raw",
+                "from_display", "from_addr", "to_addrs", "cc_addrs", "date", "date_utc", "date_raw",
+                "subject", "message_id", "in_reply_to", "refs")
+ITEM_COLUMNS = ("id", "path", "parent", "source", "depth", "kind", "mime", "sha256", "size", "transforms",
+                "location", "error_reason", "error", "is_container", "children_expected",
+                "children_emitted", "children_failed", "verdict")
+
+# A blob seen at several locations keeps the content read at its best location: one read without
+# error wins over one cut short, and among equals the smallest item id, so any scan order gives
+# the same case.
+_UPSERT_BLOB = (
+    f"INSERT INTO blobs ({', '.join(BLOB_COLUMNS)}) VALUES ({', '.join('?' * len(BLOB_COLUMNS))}) "
+    "ON CONFLICT(sha256) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in BLOB_COLUMNS if c != "sha256")
+    + " WHERE excluded.complete > blobs.complete "
+    "OR (excluded.complete = blobs.complete AND excluded.best_item < blobs.best_item)"
+)
+_UPSERT_ITEM = (
+    f"INSERT OR REPLACE INTO items ({', '.join(ITEM_COLUMNS)}) VALUES ({', '.join('?' * len(ITEM_COLUMNS))})"
+)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _dumps(value: Any) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _utc(iso: str | None) -> str | None:
+    if not iso:
+        return None
+    try:
+        dt = datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        return None
+    return dt.astimezone(timezone.utc).isoformat()
+
+
+class SQLiteStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=OFF")
+        self.db.executescript(SCHEMA)
+        if self.get_meta("schema_version") is None:
+            self.set_meta("schema_version", SCHEMA_VERSION)
+
+    # --- bookkeeping
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def add_key_file(self, path: str, content: bytes) -> None:
+        digest = hashlib.sha256(content).hexdigest()
+        self.db.execute("INSERT OR IGNORE INTO key_files(sha256, path, added_at, content) VALUES (?, ?, ?, ?)",
+                        (digest, path, _now(), content))
+
+    def key_files(self) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT sha256, path, added_at, length(content) AS size FROM key_files ORDER BY path")
+        return [dict(r) for r in rows]
+
+    def begin_scan(self, dump: str, options: dict[str, Any]) -> int:
+        cur = self.db.execute("INSERT INTO scans(dump, options, started_at) VALUES (?, ?, ?)",
+                              (dump, _dumps(options), _now()))
+        return int(cur.lastrowid or 0)
+
+    def end_scan(self, scan_id: int, stats: dict[str, Any]) -> None:
+        self.db.execute("UPDATE scans SET finished_at = ?, stats = ? WHERE id = ?", (_now(), _dumps(stats), scan_id))
+
+    def sources(self) -> dict[str, SourceState]:
+        rows = self.db.execute("SELECT path, size, mtime_ns, status FROM sources")
+        return {r["path"]: SourceState(r["path"], r["size"], r["mtime_ns"], r["status"]) for r in rows}
+
+    def item_sources(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT DISTINCT source FROM items")}
+
+    def clear_source(self, path: str) -> None:
+        """Forget what a scan cut short wrote for this source, so it can be read again cleanly."""
+        with self._tx():
+            self.db.execute("DELETE FROM findings WHERE item_id IN (SELECT id FROM items WHERE source = ?)", (path,))
+            self.db.execute("DELETE FROM items WHERE source = ?", (path,))
+            self.db.execute("DELETE FROM sources WHERE path = ?", (path,))
+
+    # --- writing
+    def _tx(self) -> "_Tx":
+        return _Tx(self.db)
+
+    def write_items(self, records: list[ItemRecord], done: list[SourceState] | None = None) -> None:
+        with self._tx():
+            for rec in records:
+                self._write_item(rec)
+            for src in done or []:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO sources(path, size, mtime_ns, status, finished_at) VALUES (?,?,?,?,?)",
+                    (src.path, src.size, src.mtime_ns, src.status, _now()))
+
+    def _write_item(self, rec: ItemRecord) -> None:
+        meta = dict(rec.metadata)
+        location = meta.pop("container", None)
+        if rec.sha256 is not None:
+            em = rec.email
+            raw = zlib.compress(rec.raw, 6) if rec.raw is not None else None
+            self.db.execute(_UPSERT_BLOB, (
+                rec.sha256, rec.size, rec.mime, rec.id, 0 if rec.error else 1, rec.text, _dumps(meta), raw,
+                em.from_ if em else None, em.from_addr if em else None,
+                _dumps(em.to) if em else None, _dumps(em.cc) if em else None,
+                em.date if em else None, _utc(em.date) if em else None, em.date_raw if em else None,
+                em.subject if em else None, em.message_id if em else None, em.in_reply_to if em else None,
+                _dumps(em.references) if em else None,
+            ))
+        self.db.execute(_UPSERT_ITEM, (
+            rec.id, rec.path, rec.parent, rec.source, rec.depth, rec.kind, rec.mime, rec.sha256, rec.size,
+            _dumps(rec.transforms), _dumps(location), rec.error_reason, rec.error, int(rec.is_container),
+            rec.children_expected, rec.children_emitted, rec.children_failed, rec.verdict,
+        ))
+        if rec.findings:
+            self._replace_findings(rec.id, rec.findings)
+
+    def _replace_findings(self, item_id: str, findings: list[Finding]) -> None:
+        self.db.execute("DELETE FROM findings WHERE item_id = ?", (item_id,))
+        self.db.executemany(
+            "INSERT INTO findings(item_id, check_name, summary, effect, evidence) VALUES (?,?,?,?,?)",
+            [(item_id, f.check, f.summary, f.effect, _dumps(f.evidence)) for f in findings])
+
+    def add_findings(self, item_id: str, findings: list[Finding], verdict: str) -> None:
+        with self._tx():
+            self._replace_findings(item_id, findings)
+            self.db.execute("UPDATE items SET verdict = ? WHERE id = ?", (verdict, item_id))
+
+    def collect_garbage(self) -> None:
+        """Drop content no location points to any more (left by a scan that was cut short)."""
+        with self._tx():
+            self.db.execute("DELETE FROM blobs WHERE sha256 NOT IN "
+                            "(SELECT sha256 FROM items WHERE sha256 IS NOT NULL)")
+
+    # --- reading
+    _ITEM_SELECT = (
+        "SELECT i.*, b.text, b.metadata, b.from_display, b.from_addr, b.to_addrs, b.cc_addrs, b.date, "
+        "b.date_utc, b.date_raw, b.subject, b.message_id, b.in_reply_to, b.refs, "
+        "(SELECT count(*) FROM items j WHERE j.sha256 = i.sha256) AS copies "
+        "FROM items i LEFT JOIN blobs b ON b.sha256 = i.sha256"
+    )
+
+    def _item_dict(self, row: sqlite3.Row) -> dict[str, Any]:
+        d = dict(row)
+        for key in ("transforms", "location", "metadata", "to_addrs", "cc_addrs", "refs"):
+            if d.get(key) is not None:
+                d[key] = json.loads(d[key])
+        d["is_container"] = bool(d["is_container"])
+        d["findings"] = [
+            {"check": f["check_name"], "summary": f["summary"], "effect": f["effect"],
+             "evidence": json.loads(f["evidence"]) if f["evidence"] else {}}
+            for f in self.db.execute(
+                "SELECT check_name, summary, effect, evidence FROM findings WHERE item_id = ? ORDER BY id",
+                (d["id"],))
+        ]
+        return d
+
+    def item(self, item_id: str) -> dict[str, Any] | None:
+        row = self.db.execute(self._ITEM_SELECT + " WHERE i.id = ?", (item_id,)).fetchone()
+        return self._item_dict(row) if row else None
+
+    def raw(self, sha256: str) -> bytes | None:
+        row = self.db.execute("SELECT raw FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+        return zlib.decompress(row[0]) if row and row[0] is not None else None
+
+    def children(self, item_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT id, path, kind, mime, size, verdict, error FROM items WHERE parent = ? "
+                               "ORDER BY path, id", (item_id,))
+        return [dict(r) for r in rows]
+
+    def locations(self, sha256: str) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT id, path, kind FROM items WHERE sha256 = ? ORDER BY path, id", (sha256,))
+        return [dict(r) for r in rows]
+
+    def iter_items(self) -> Iterator[dict[str, Any]]:
+        # A separate cursor, streamed: the export of a million items never sits in memory.
+        cur = self.db.cursor()
+        cur.execute(self._ITEM_SELECT + " ORDER BY i.path, i.id")
+        while rows := cur.fetchmany(500):
+            for row in rows:
+                yield self._item_dict(row)
+
+    def search(self, query: str, kind: str | None = None, verdict: str | None = None,
+               limit: int = 50, offset: int = 0) -> list[SearchHit]:
+        where = ["blobs_fts MATCH ?"]
+        args: list[Any] = [query]
+        if kind:
+            where.append("i.kind = ?")
+            args.append(kind)
+        if verdict:
+            where.append("i.verdict = ?")
+            args.append(verdict)
+        sql = (
+            "SELECT i.id, i.path, i.kind, i.verdict, b.subject, "
+            "snippet(blobs_fts, -1, '[', ']', ' … ', 12) AS snip "
+            "FROM blobs_fts JOIN blobs b ON b.rowid = blobs_fts.rowid JOIN items i ON i.sha256 = b.sha256 "
+            f"WHERE {' AND '.join(where)} ORDER BY blobs_fts.rank, i.path, i.id LIMIT ? OFFSET ?"
+        )
+        rows = self.db.execute(sql, (*args, limit, offset))
+        return [SearchHit(r["id"], r["path"], r["kind"], r["verdict"], r["subject"], r["snip"] or "") for r in rows]
+
+    def summary(self) -> Summary:
+        s = Summary()
+        q = self.db.execute
+        s.items = q("SELECT count(*) FROM items").fetchone()[0]
+        s.by_kind = dict(q("SELECT kind, count(*) FROM items GROUP BY kind ORDER BY kind").fetchall())
+        s.by_verdict = dict(q("SELECT verdict, count(*) FROM items GROUP BY verdict ORDER BY verdict").fetchall())
+        s.errors_by_reason = dict(q("SELECT error_reason, count(*) FROM items WHERE error_reason IS NOT NULL "
+                                    "GROUP BY error_reason ORDER BY count(*) DESC, error_reason").fetchall())
+        s.containers = q("SELECT count(*) FROM items WHERE is_container = 1").fetchone()[0]
+        s.unique_blobs = q("SELECT count(*) FROM blobs").fetchone()[0]
+        s.bytes = q("SELECT coalesce(sum(size), 0) FROM items WHERE depth = 0").fetchone()[0]
+        rows = q("SELECT id, path, children_expected, children_emitted, children_failed, error FROM items "
+                 "WHERE is_container = 1 AND children_expected IS NOT NULL "
+                 "AND children_expected != children_emitted + children_failed ORDER BY path, id")
+        s.mismatched_containers = [dict(r) for r in rows]
+        return s
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on error."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
