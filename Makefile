@@ -25,7 +25,8 @@ test: dev
 	$(BIN)/python -m pytest -q
 
 bench: dev
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/ingest_throughput.py
+	$(BIN)/python bench/memory.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) build dist src/*.egg-info

@@ -112,7 +112,7 @@ def test_one_and_two_jobs_give_the_same_case(tmp_path: Path) -> None:
 
 
 def test_crashing_reader_costs_one_source_and_the_scan_goes_on(tmp_path: Path) -> None:
-    from crashy import crashy_registry
+    from fake_readers import crashy_registry
 
     dump = tmp_path / "dump"
     (dump).mkdir()
@@ -178,3 +178,23 @@ def test_nothing_is_written_outside_the_case_directory(tmp_path: Path) -> None:
     scan_dump(dump, case / "case.db")
     created = {p for p in tmp_path.rglob("*")} - before
     assert created and all(case in p.parents for p in created), created
+
+
+def test_container_that_loses_children_shows_in_summary_and_export(tmp_path: Path) -> None:
+    from fake_readers import lying_registry
+
+    from leaksift.store import open_store
+
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "table.csv").write_text("a,b\n1,2\n")
+    db = tmp_path / "case.db"
+    scan_dump(dump, db, registry_factory=lying_registry)
+    rows = {r["path"]: r for r in export_lines(db)}
+    assert rows["table.csv"]["container"] == {"expected": 5, "emitted": 2, "failed": 1, "lost": 2,
+                                              "complete": False}
+    assert rows["table.csv/three.bin"]["error_reason"] == "corrupt"
+    store = open_store(db)
+    summary = store.summary()
+    store.close()
+    assert [c["path"] for c in summary.mismatched_containers] == ["table.csv"]

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from .ingest.base import Limits
 from .report.export import write_csv, write_jsonl
-from .scan import Scanner, ScanStats
+from .scan import ScanError, Scanner, ScanStats
 from .store import open_store
 from .store.base import Summary
 
@@ -71,7 +71,11 @@ def scan(
             store.add_key_file(str(key_file), key_file.read_bytes())
         scan_id = store.begin_scan(str(dump), {"jobs": jobs, "keys": [str(k) for k in keys], "leaked_at": leaked})
         scanner = Scanner(store=store, root=dump, jobs=jobs, limits=Limits())
-        stats = _run_with_progress(scanner, quiet)
+        try:
+            stats = _run_with_progress(scanner, quiet)
+        except ScanError as e:
+            console.print(f"[red]scan stopped:[/red] {e}")
+            raise typer.Exit(1)
         store.end_scan(scan_id, {"items": stats.items, "errors": stats.errors, "sources": stats.sources,
                                  "skipped": stats.sources_skipped, "seconds": round(stats.seconds, 2)})
         _print_summary(store.summary(), stats)

@@ -32,6 +32,10 @@ BATCH_ITEMS = 256
 BATCH_BYTES = 16 * 1024 * 1024
 
 
+class ScanError(RuntimeError):
+    """The scan cannot go on (not a problem of one file)."""
+
+
 @dataclass(slots=True)
 class SourceFile:
     relpath: str
@@ -120,7 +124,11 @@ def _put(results: Any, msg: tuple, parent_pid: int) -> None:
 
 def _worker(wid: int, root: str, limits: Limits, tmp_dir: str, tasks: Any, results: Any, parent_pid: int,
             registry_factory: Callable[[], Registry]) -> None:
-    engine = Engine(registry_factory(), limits, Path(tmp_dir))
+    try:
+        engine = Engine(registry_factory(), limits, Path(tmp_dir))
+    except Exception:  # noqa: BLE001 - a broken install must stop the scan, not crash on every file
+        _put(results, ("fatal", wid, "", [], traceback.format_exc(limit=5)), parent_pid)
+        return
     rootp = Path(root)
     while True:
         try:
@@ -220,6 +228,8 @@ class Scanner:
                         done_bytes += src.size
                     continue
                 kind, wid, relpath, records = msg[0], msg[1], msg[2], msg[3]
+                if kind == "fatal":
+                    raise ScanError(f"a reader process could not start:\n{msg[4]}")
                 src = by_rel[relpath]
                 name = display_name(src.relpath or self.root.name)
                 done: list[SourceState] = []

@@ -1,0 +1,50 @@
+"""Readers that misbehave on purpose: one kills its process, one announces more children than it holds."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Iterator
+
+from leaksift.ingest.base import Blob, BytesBlob, Child, Context, IngestError
+from leaksift.ingest.registry import Registry, default_registry
+
+
+class CrashingReader:
+    name = "crash"
+    mimes = frozenset({"text/plain"})
+    container = False
+
+    def read(self, blob: Blob, ctx: Context) -> Iterator[Child]:
+        if blob.head(5) == b"CRASH":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if blob.head(5) == b"RAISE":
+            raise SystemExit(3)  # not an Exception: escapes the engine's net, as a bug would
+        ctx.out.add_text(blob.read_all(1 << 20).decode("utf-8", "replace"), 10_000)
+        return iter(())
+
+
+def crashy_registry() -> Registry:
+    reg = default_registry()
+    reg.by_mime["text/plain"] = CrashingReader()
+    return reg
+
+
+class LyingContainer:
+    """Announces five children, yields two good and one failed, then stops: two are unaccounted for."""
+
+    name = "lying"
+    mimes = frozenset({"text/csv"})
+    container = True
+
+    def read(self, blob: Blob, ctx: Context) -> Iterator[Child]:
+        ctx.out.children_expected = 5
+        yield Child("one.txt", BytesBlob(b"first child"))
+        yield Child("two.txt", BytesBlob(b"second child"))
+        yield Child("three.bin", None, error=IngestError("corrupt", "bad bytes"), size=10)
+
+
+def lying_registry() -> Registry:
+    reg = default_registry()
+    reg.by_mime["text/csv"] = LyingContainer()
+    return reg
