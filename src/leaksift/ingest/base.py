@@ -157,6 +157,9 @@ class _Reopen(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
+    def fileno(self) -> int:
+        return self._fd  # lets a reader memory-map a spilled member
+
     def readinto(self, b: Any) -> int:
         data = os.pread(self._fd, len(b), self._pos)
         b[: len(data)] = data
