@@ -122,7 +122,7 @@ def test_lf_and_crlf_messages_read_alike():
     json.dumps(meta)
 
 
-def test_alternative_prefers_plain_and_keeps_html_as_child():
+def test_alternative_prefers_plain_and_html_rendering_is_not_an_attachment():
     msg = b"""From: a@example.org
 Subject: alt
 Content-Type: multipart/alternative; boundary=b1
@@ -140,9 +140,9 @@ Content-Type: text/html; charset=us-ascii
     out, kids, err = read(msg)
     assert err is None
     assert out.text == "Plain version"
-    assert [(c.name, c.metadata["content_type"]) for c in kids] == [("part-2", "text/html")]
-    assert child_bytes(kids[0]) == b"<p>HTML <b>version</b></p>"
-    assert out.children_expected == 1
+    assert kids == []
+    assert out.children_expected == 0
+    assert out.metadata["alternative_bodies"] == ["text/html"]
 
 
 def test_html_body_is_converted_with_html_parser():
@@ -573,9 +573,9 @@ CORPUS_COUNTS = {  # name: (children of the top item, text it must hold)
     "email_attached_plaintext.eml": (1, "contains the attachment"),
     "email_base64.eml": (0, "Base64 email payload"),
     "email_encode_markup.eml": (0, "<strong>HTML markup</strong>"),
-    "email_multipart_alternative.eml": (1, "This is a **multipart/alternative** message."),
+    "email_multipart_alternative.eml": (0, "This is a **multipart/alternative** message."),
     "email_multipart_mixed.eml": (0, "This is the fourth part (HTML)"),
-    "email_multipart_nested.eml": (1, "This is the second part"),
+    "email_multipart_nested.eml": (0, "This is the second part"),
     "email_strip_markup.eml": (0, "This is the body of an HTML message."),
     "testThunderbirdEml.eml": (0, "Dear Vladimir"),
     "plaintext.emlx": (0, "You're welcome. :)"),

@@ -755,11 +755,16 @@ def read_message(buf: Buf, start: int, end: int, ctx: Context) -> Iterator[Child
     body_set = set(body)
     leaves = [p for p in tree.parts if p.leaf]
     numbers = {p.index: n for n, p in enumerate(leaves, start=1)}
-    attachments = [p for p in leaves if p.index not in body_set]
+    # The other renderings of a multipart/alternative body are the same text, not attachments.
+    alternatives = {k for p in tree.parts if not p.leaf and p.ctype == "multipart/alternative"
+                    for k in p.children if tree.parts[k].leaf and _is_body_candidate(tree.parts[k])} - body_set
+    attachments = [p for p in leaves if p.index not in body_set and p.index not in alternatives]
     ctx.out.children_expected = len(attachments)
 
     meta = ctx.out.metadata
     meta["mime_structure"] = mime_outline(tree.parts)
+    if alternatives:
+        meta["alternative_bodies"] = sorted(tree.parts[k].ctype for k in alternatives)
     for p in tree.parts:
         for d in p.headers.defects:
             _defect(defects, f"part {p.index}: {d}" if p.index else d)

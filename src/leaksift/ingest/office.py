@@ -1,3 +1,1346 @@
-"""Readers: office (to be written)."""
+"""Readers: OOXML (docx, xlsx, pptx ...) and ODF (odt, ods, odp ...) documents.
 
-READERS: list[type] = []
+Both are zips of XML parts. Every part is read through a capped stream (zip entries can lie about
+their sizes) and parsed only with defusedxml, as a stream of events whose elements are dropped as
+soon as they end, so that neither a zip bomb nor a huge part can exhaust memory. Metadata is
+evidence: every field is recorded as written (dates included, offsets kept). Embedded objects are
+listed, not yet yielded as children.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Callable, Iterator
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml
+import defusedxml.ElementTree as DET
+
+from . import sniff
+from .base import (BOMB, CORRUPT, ENCRYPTED, TOO_DEEP, TOO_LARGE, UNSUPPORTED, XML_ENTITIES, Blob, Child,
+                   Context, IngestError)
+
+MAX_PARTS_LISTED = 10_000  # entries of `parts` kept in metadata
+MAX_LISTED = 500  # tracked changes, comments, external links, ... kept in metadata
+MAX_RELS_PARTS = 5_000
+MAX_VALUES = 10_000  # rsids, fonts, vector items, shared strings referenced ...
+MAX_XML_DEPTH = 5_000  # open elements stay in memory: a part nested deeper is hostile
+
+# Severity of the error that ends an item when several parts failed.
+_SEVERITY = {XML_ENTITIES: 4, BOMB: 3, TOO_LARGE: 2, TOO_DEEP: 2, ENCRYPTED: 2, CORRUPT: 1}
+
+START, TEXT, END = 0, 1, 2
+
+
+# --------------------------------------------------------------------------------------------
+# Shared plumbing: capped part streams, event walking, text buffer
+# --------------------------------------------------------------------------------------------
+
+def local(tag: Any) -> str:
+    """The local name of an ElementTree tag ('{ns}name' -> 'name')."""
+    if not isinstance(tag, str):
+        return ""
+    return tag.rsplit("}", 1)[-1]
+
+
+def ns_of(tag: str) -> str:
+    return tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
+
+
+def attrs_local(elem: Element) -> dict[str, str]:
+    """Attributes keyed by local name (namespaces dropped; first one wins on a clash)."""
+    out: dict[str, str] = {}
+    for k, v in elem.attrib.items():
+        out.setdefault(local(k), v)
+    return out
+
+
+def attr(elem: Element, name: str) -> str | None:
+    """An attribute by local name, whatever its namespace."""
+    for k, v in elem.attrib.items():
+        if local(k) == name:
+            return v
+    return None
+
+
+class CappedStream(io.RawIOBase):
+    """Reads a zip member up to `cap` bytes; more is a bomb or too large, never silently cut."""
+
+    def __init__(self, raw: BinaryIO, cap: int, name: str, compressed: int, ctx: Context) -> None:
+        self.raw, self.cap, self.name, self.compressed, self.ctx = raw, cap, name, compressed, ctx
+        self.total = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+        want = 1 << 20 if n is None or n < 0 else n
+        try:
+            data = self.raw.read(min(want, self.cap + 1 - self.total))
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+            raise IngestError(CORRUPT, f"{self.name}: {type(e).__name__}: {e}") from None
+        self.total += len(data)
+        self.ctx.budget.spend(len(data))
+        if self.total > self.cap:
+            ratio = self.ctx.limits.max_ratio
+            reason = BOMB if self.total > ratio * max(self.compressed, 1) else TOO_LARGE
+            raise IngestError(reason, f"{self.name}: XML part over {self.cap} bytes")
+        return data
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def walk(source: BinaryIO, names: list[str]) -> Iterator[tuple[int, Any, str]]:
+    """Parse XML as a stream of (START, elem, ''), (TEXT, None, text), (END, elem, direct text).
+
+    `names` is kept as the stack of local names of the open elements (the element's own name is
+    last at its START and END). Each element is detached from its parent once it ended, so memory
+    stays bounded by the depth, not the size, of the document. Text is reported as soon as the
+    tree builder has it: an element's text at the next event after its start, its tail at the next
+    event after its end.
+    """
+    stack: list[Element] = []
+    bufs: list[list[str]] = []
+    pending: tuple[Element, bool] | None = None
+    for event, elem in DET.iterparse(source, events=("start", "end")):
+        if pending is not None:
+            el, is_tail = pending
+            pending = None
+            s = el.tail if is_tail else el.text
+            if s and bufs:
+                bufs[-1].append(s)
+                yield TEXT, None, s
+        if event == "start":
+            if len(stack) >= MAX_XML_DEPTH:
+                raise IngestError(TOO_DEEP, f"XML nested over {MAX_XML_DEPTH} elements deep")
+            stack.append(elem)
+            bufs.append([])
+            names.append(local(elem.tag))
+            yield START, elem, ""
+            pending = (elem, False)
+        else:
+            text = "".join(bufs[-1]) if bufs else ""
+            yield END, elem, text
+            stack.pop()
+            bufs.pop()
+            names.pop()
+            if stack:
+                stack[-1].remove(elem)
+            pending = (elem, True)
+
+
+class TextBuf:
+    """Text gathered up to a limit; `full` tells consumers to stop parsing."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[str] = []
+        self.size = 0
+
+    @property
+    def full(self) -> bool:
+        return self.size >= self.limit
+
+    def add(self, s: str) -> None:
+        if s and self.size < self.limit:
+            self.parts.append(s)
+            self.size += len(s)
+
+    def text(self) -> str:
+        s = "".join(self.parts)
+        s = re.sub(r"[ \t]+\n", "\n", s)
+        s = re.sub(r" +\t", "\t", s)
+        return re.sub(r"\n{3,}", "\n\n", s).strip()[: self.limit]
+
+
+def zip_time(info: zipfile.ZipInfo) -> str:
+    y, mo, d, h, mi, s = info.date_time
+    return f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}"
+
+
+def natural_key(name: str) -> list[Any]:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name.lower())]
+
+
+def to_int(s: str | None) -> int | None:
+    try:
+        return int(str(s).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+class Package:
+    """A zip of XML parts: capped reads, XML errors recorded per part, the worst kept as fatal."""
+
+    def __init__(self, zf: zipfile.ZipFile, ctx: Context) -> None:
+        self.zf, self.ctx = zf, ctx
+        self.meta = ctx.out.metadata
+        self.infos: dict[str, zipfile.ZipInfo] = {}
+        self.order: list[str] = []  # part names as written, in zip order
+        seen: set[str] = set()
+        dups: list[str] = []
+        for info in zf.infolist():
+            key = info.filename.lower()
+            if key in seen:
+                dups.append(info.filename)
+            seen.add(key)
+            self.infos[key] = info
+            self.order.append(info.filename)
+        self.duplicates = dups
+        self.fatal: IngestError | None = None
+
+    def has(self, name: str) -> bool:
+        return name.lower().lstrip("/") in self.infos
+
+    def info(self, name: str) -> zipfile.ZipInfo | None:
+        return self.infos.get(name.lower().lstrip("/"))
+
+    def record_parts(self) -> None:
+        parts = []
+        for info in self.zf.infolist()[:MAX_PARTS_LISTED]:
+            parts.append({"name": info.filename, "date_time": zip_time(info), "size": info.file_size})
+        self.meta["parts"] = parts
+        self.meta["parts_count"] = len(self.order)
+        if self.duplicates:
+            self.meta["duplicate_parts"] = self.duplicates[:MAX_LISTED]
+        if self.zf.comment:
+            self.meta["zip_comment"] = self.zf.comment[:4096].decode("utf-8", "replace")
+
+    def fail(self, part: str, err: IngestError) -> None:
+        self.meta.setdefault("part_errors", {})[part] = str(err)
+        if self.fatal is None or _SEVERITY.get(err.reason, 0) > _SEVERITY.get(self.fatal.reason, 0):
+            self.fatal = err
+
+    def parse(self, name: str, consumer: Callable[[Iterator[tuple[int, Any, str]], list[str]], None]) -> bool:
+        """Feed one part's events to `consumer`; False (and an error recorded) if it failed."""
+        info = self.info(name)
+        if info is None:
+            return False
+        part = info.filename
+        names: list[str] = []
+        try:
+            with self.zf.open(info) as raw:
+                stream = CappedStream(raw, self.ctx.limits.max_xml_bytes, part, info.compress_size, self.ctx)
+                consumer(walk(stream, names), names)
+            return True
+        except (defusedxml.EntitiesForbidden, defusedxml.DTDForbidden,
+                defusedxml.ExternalReferenceForbidden) as e:
+            self.fail(part, IngestError(XML_ENTITIES, f"{part}: {type(e).__name__}: {e}"))
+        except ParseError as e:
+            self.fail(part, IngestError(CORRUPT, f"{part}: bad XML: {e}"))
+        except IngestError as e:  # too large, too deep, bomb (budget included), corrupt zip member
+            self.fail(part, e if part in e.detail else IngestError(e.reason, f"{part}: {e.detail}"))
+        except RuntimeError as e:  # zipfile: member encrypted
+            self.fail(part, IngestError(ENCRYPTED, f"{part}: {e}"))
+        except NotImplementedError as e:  # zipfile: compression method
+            self.fail(part, IngestError(UNSUPPORTED, f"{part}: {e}"))
+        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as e:
+            self.fail(part, IngestError(CORRUPT, f"{part}: {type(e).__name__}: {e}"))
+        return False
+
+
+def open_zip(blob: Blob) -> tuple[BinaryIO, zipfile.ZipFile]:
+    f = blob.open()
+    try:
+        return f, zipfile.ZipFile(f)
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as e:
+        f.close()
+        raise IngestError(CORRUPT, f"not a readable zip: {e}") from None
+    except NotImplementedError as e:
+        f.close()
+        raise IngestError(UNSUPPORTED, f"zip: {e}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# OOXML
+# --------------------------------------------------------------------------------------------
+
+_WML = "application/vnd.openxmlformats-officedocument.wordprocessingml."
+_SML = "application/vnd.openxmlformats-officedocument.spreadsheetml."
+_PML = "application/vnd.openxmlformats-officedocument.presentationml."
+ROLE_BY_TYPE = {
+    "application/vnd.openxmlformats-package.core-properties+xml": "core",
+    "application/vnd.openxmlformats-officedocument.extended-properties+xml": "app",
+    "application/vnd.openxmlformats-officedocument.custom-properties+xml": "custom",
+    _WML + "document.main+xml": "word_main",
+    _WML + "template.main+xml": "word_main",
+    "application/vnd.ms-word.document.macroEnabled.main+xml": "word_main",
+    "application/vnd.ms-word.template.macroEnabledTemplate.main+xml": "word_main",
+    _WML + "header+xml": "word_text",
+    _WML + "footer+xml": "word_text",
+    _WML + "footnotes+xml": "word_text",
+    _WML + "endnotes+xml": "word_text",
+    _WML + "comments+xml": "word_comments",
+    _WML + "settings+xml": "word_settings",
+    _WML + "fontTable+xml": "word_fonts",
+    _SML + "sheet.main+xml": "xl_workbook",
+    _SML + "template.main+xml": "xl_workbook",
+    "application/vnd.ms-excel.sheet.macroEnabled.main+xml": "xl_workbook",
+    "application/vnd.ms-excel.template.macroEnabled.main+xml": "xl_workbook",
+    _SML + "worksheet+xml": "xl_sheet",
+    _SML + "sharedStrings+xml": "xl_strings",
+    _SML + "styles+xml": "xl_styles",
+    _SML + "comments+xml": "xl_comments",
+    "application/vnd.ms-excel.threadedcomments+xml": "xl_comments",
+    "application/vnd.ms-excel.macrosheet+xml": "macro",
+    "application/vnd.ms-excel.intlmacrosheet+xml": "macro",
+    _PML + "slide+xml": "ppt_slide",
+    _PML + "notesSlide+xml": "ppt_notes",
+    _PML + "comments+xml": "ppt_comments",
+    "application/vnd.ms-powerpoint.comments+xml": "ppt_comments",
+    "application/vnd.openxmlformats-officedocument.theme+xml": "theme",
+    "application/vnd.ms-office.vbaProject": "macro",
+    "application/vnd.openxmlformats-officedocument.oleObject": "embedded",
+    "application/vnd.openxmlformats-officedocument.package": "embedded",
+}
+# Where the content types say nothing (or lie), the usual part names.
+ROLE_BY_NAME = [
+    (re.compile(r"docprops/core\.xml$"), "core"),
+    (re.compile(r"docprops/app\.xml$"), "app"),
+    (re.compile(r"docprops/custom\.xml$"), "custom"),
+    (re.compile(r"word/document\.xml$"), "word_main"),
+    (re.compile(r"word/(header\d*|footer\d*|footnotes|endnotes)\.xml$"), "word_text"),
+    (re.compile(r"word/comments\.xml$"), "word_comments"),
+    (re.compile(r"word/settings\.xml$"), "word_settings"),
+    (re.compile(r"word/fonttable\.xml$"), "word_fonts"),
+    (re.compile(r"xl/workbook\.xml$"), "xl_workbook"),
+    (re.compile(r"xl/worksheets/[^/]+\.xml$"), "xl_sheet"),
+    (re.compile(r"xl/sharedstrings\.xml$"), "xl_strings"),
+    (re.compile(r"xl/styles\.xml$"), "xl_styles"),
+    (re.compile(r"xl/(comments\d*|threadedcomments/[^/]+)\.xml$"), "xl_comments"),
+    (re.compile(r"ppt/slides/slide\d+\.xml$"), "ppt_slide"),
+    (re.compile(r"ppt/notesslides/notesslide\d+\.xml$"), "ppt_notes"),
+    (re.compile(r"ppt/comments/[^/]+\.xml$"), "ppt_comments"),
+    (re.compile(r"/theme/theme\d*\.xml$"), "theme"),
+    (re.compile(r"(^|/)vbaproject\.bin$"), "macro"),
+    (re.compile(r"(^|/)(macrosheets/[^/]+\.xml|vbadata\.xml)$"), "macro"),
+    (re.compile(r"(^|/)embeddings/"), "embedded"),
+]
+REL_OFFICE_DOC = "/officeDocument"
+REL_CORE = "/metadata/core-properties"
+CHANGE_TAGS = {"ins", "del", "moveFrom", "moveTo"}
+SETTINGS_OF_NOTE = {
+    "documentProtection", "writeProtection", "trackRevisions", "removePersonalInformation",
+    "removeDateAndTime", "doNotTrackMoves", "doNotTrackFormatting", "attachedTemplate",
+    "decimalSymbol", "listSeparator", "themeFontLang", "revisionView", "saveThroughXslt",
+    "mailMerge", "embedTrueTypeFonts", "saveSubsetFonts", "linkStyles", "updateFields",
+    "documentType", "readModeInkLockDown", "alwaysShowPlaceholderText",
+}
+WORKBOOK_OF_NOTE = {"fileVersion", "workbookPr", "workbookProtection", "fileSharing", "calcPr", "absPath",
+                    "fileRecoveryPr", "revisionPtr"}
+
+
+@dataclass
+class Rel:
+    source: str  # the .rels part
+    rid: str
+    type: str
+    target: str  # resolved part name, or the raw target when external
+    external: bool
+
+
+@dataclass
+class Ooxml:
+    pkg: Package
+    ctx: Context
+    text: TextBuf
+    roles: dict[str, list[str]] = field(default_factory=dict)  # role -> part names (as written)
+    types: dict[str, str] = field(default_factory=dict)  # part (lower) -> content type
+    overrides: dict[str, str] = field(default_factory=dict)  # part (lower) -> its own Override type
+    rels: dict[str, list[Rel]] = field(default_factory=dict)  # source part (lower, '' = package) -> rels
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.ctx.out.metadata
+
+    def run(self) -> None:
+        meta = self.meta
+        meta["format"] = "ooxml"
+        self.pkg.record_parts()
+        self.read_content_types()
+        self.read_rels()
+        self.classify()
+        self.read_core()
+        for part in self.roles.get("app", [])[:1]:
+            self.pkg.parse(part, self.app_consumer)
+        for part in self.roles.get("custom", [])[:1]:
+            self.pkg.parse(part, self.custom_consumer)
+        self.read_fonts()
+        self.read_word()
+        self.read_excel()
+        self.read_powerpoint()
+        self.read_counts()
+
+    # --- package ---------------------------------------------------------------------------
+
+    def read_content_types(self) -> None:
+        defaults: dict[str, str] = {}
+        overrides: dict[str, str] = {}
+
+        def consume(events: Iterator[tuple[int, Any, str]], names: list[str]) -> None:
+            for ev, elem, _ in events:
+                if ev != END:
+                    continue
+                name = local(elem.tag)
+                if name == "Default" and elem.get("Extension") is not None:
+                    defaults[elem.get("Extension", "").lower()] = elem.get("ContentType", "")
+                elif name == "Override" and elem.get("PartName") is not None:
+                    overrides[elem.get("PartName", "").lower().lstrip("/")] = elem.get("ContentType", "")
+
+        self.pkg.parse("[Content_Types].xml", consume)
+        for key in self.pkg.infos:
+            ext = key.rsplit(".", 1)[-1] if "." in key.rsplit("/", 1)[-1] else ""
+            if key in overrides:
+                self.types[key] = self.overrides[key] = overrides[key]
+            elif ext in defaults:
+                self.types[key] = defaults[ext]
+
+    def read_rels(self) -> None:
+        rels_parts = [n for n in self.pkg.order if n.lower().endswith(".rels")][:MAX_RELS_PARTS]
+        external: list[dict[str, str]] = []
+        for part in rels_parts:
+            source = self.rels_source(part)
+            found: list[Rel] = []
+
+            def consume(events: Iterator[tuple[int, Any, str]], names: list[str],
+                        part: str = part, source: str = source, found: list[Rel] = found) -> None:
+                for ev, elem, _ in events:
+                    if ev == END and local(elem.tag) == "Relationship" and len(found) < MAX_VALUES:
+                        ext = (elem.get("TargetMode") or "").lower() == "external"
+                        target = elem.get("Target") or ""
+                        found.append(Rel(part, elem.get("Id") or "", elem.get("Type") or "",
+                                         target if ext else resolve(source, target), ext))
+
+            self.pkg.parse(part, consume)
+            self.rels[source.lower()] = found
+            for r in found:
+                if r.external and len(external) < MAX_LISTED:
+                    external.append({"source": part, "type": r.type.rsplit("/", 1)[-1], "target": r.target})
+        self.meta["external_relationships"] = external
+
+    @staticmethod
+    def rels_source(rels_part: str) -> str:
+        """'word/_rels/document.xml.rels' -> 'word/document.xml'; '_rels/.rels' -> ''."""
+        folder, base = posixpath.split(rels_part)
+        parent = posixpath.dirname(folder)
+        name = base[: -len(".rels")]
+        return posixpath.join(parent, name) if name else parent
+
+    def classify(self) -> None:
+        seen: set[str] = set()
+        for name in self.pkg.order:
+            key = name.lower()
+            if key.endswith("/") or key in seen:
+                continue
+            seen.add(key)
+            # An override names the part itself; a default only its extension, so the name comes first.
+            role = ROLE_BY_TYPE.get(self.overrides.get(key, ""))
+            if role is None:
+                role = next((r for rx, r in ROLE_BY_NAME if rx.search(key)), None)
+            if role is None:
+                role = ROLE_BY_TYPE.get(self.types.get(key, ""))
+            if role is not None:
+                self.roles.setdefault(role, []).append(name)
+        for role in ("xl_sheet", "ppt_slide", "ppt_notes", "word_text", "xl_comments", "ppt_comments", "theme"):
+            if role in self.roles:
+                self.roles[role].sort(key=natural_key)
+        macros = self.roles.get("macro", [])
+        self.meta["has_macros"] = bool(macros)
+        self.meta["macros"] = macros[:MAX_LISTED]
+        embedded = [{"name": n, "content_type": self.types.get(n.lower(), ""),
+                     "size": self.pkg.infos[n.lower()].file_size} for n in self.roles.get("embedded", [])]
+        self.meta["has_embedded"] = bool(embedded)
+        self.meta["embedded"] = embedded[:MAX_LISTED]
+        comments = [p for r in ("word_comments", "xl_comments", "ppt_comments") for p in self.roles.get(r, [])]
+        self.meta["has_comments"] = bool(comments)
+
+    def package_rel(self, suffix: str) -> str | None:
+        for r in self.rels.get("", []):
+            if r.type.endswith(suffix) and not r.external:
+                return r.target
+        return None
+
+    def main_part(self, role: str) -> str | None:
+        """The main part of a role: the one the package relationship points at, else the first."""
+        parts = self.roles.get(role, [])
+        target = self.package_rel(REL_OFFICE_DOC)
+        if target:
+            for p in parts:
+                if p.lower() == target.lower():
+                    return p
+        return parts[0] if parts else None
+
+    # --- document properties -----------------------------------------------------------------
+
+    def read_core(self) -> None:
+        parts = list(self.roles.get("core", []))
+        target = self.package_rel(REL_CORE)
+        if target:
+            parts.sort(key=lambda p: p.lower() != target.lower())
+        for i, part in enumerate(parts[:20]):
+            values: dict[str, Any] = {}
+            types: dict[str, str] = {}
+            dups: dict[str, list[str]] = {}
+            self.pkg.parse(part, lambda ev, nm: core_consumer(ev, nm, values, types, dups))
+            if i == 0:
+                self.meta["core"] = values
+                if types:
+                    self.meta["core_types"] = types
+                if dups:
+                    self.meta["core_duplicates"] = dups
+            else:
+                self.meta.setdefault("core_other", {})[part] = values
+
+    def app_consumer(self, events: Iterator[tuple[int, Any, str]], names: list[str]) -> None:
+        app: dict[str, Any] = {}
+        self.meta["app"] = app
+        leaves: list[str] = []
+        has_child = [False]
+        for ev, elem, text in events:
+            depth = len(names)
+            if ev == START and depth >= 2:
+                if depth == 2:
+                    leaves = []
+                has_child.append(False)
+                if len(has_child) > 2:
+                    has_child[-2] = True
+            elif ev == END and depth >= 2:
+                leaf = not has_child.pop()
+                if depth == 2:
+                    key = prefixed(elem.tag, "app")
+                    app[key] = text if leaf else leaves
+                elif leaf and len(leaves) < MAX_VALUES:
+                    leaves.append(text)
+
+    def custom_consumer(self, events: Iterator[tuple[int, Any, str]], names: list[str]) -> None:
+        """docProps/custom.xml: name -> {type (vt element), value as written, pid}."""
+        custom: dict[str, Any] = {}
+        self.meta["custom"] = custom
+        prop: dict[str, Any] | None = None
+        key = ""
+        for ev, elem, text in events:
+            depth = len(names)
+            if ev == START and depth == 2 and local(elem.tag) == "property":
+                name = elem.get("name") or ""
+                pid = elem.get("pid") or ""
+                key = name if name not in custom else f"{name} (pid {pid})"
+                prop = {"type": None, "value": None, "pid": pid}
+                if elem.get("linkTarget"):
+                    prop["link_target"] = elem.get("linkTarget")
+            elif prop is None:
+                continue
+            elif ev == START and depth == 3:
+                base = elem.get("baseType")
+                prop["type"] = local(elem.tag) + (f":{base}" if base else "")
+                if local(elem.tag) in ("vector", "array"):
+                    prop["value"] = []
+            elif ev == END and depth == 3 and not isinstance(prop["value"], list):
+                prop["value"] = text
+            elif ev == END and depth > 3 and isinstance(prop["value"], list):
+                if local(elem.tag) != "variant" and len(prop["value"]) < MAX_VALUES:
+                    prop["value"].append(text)
+            elif ev == END and depth == 2:
+                if len(custom) < MAX_VALUES:
+                    custom[key] = prop
+                prop = None
+
+    # --- fonts -------------------------------------------------------------------------------
+
+    def read_fonts(self) -> None:
+        theme_fonts: list[str] = []
+        for part in self.roles.get("theme", [])[:20]:
+            self.pkg.parse(part, lambda ev, nm: theme_consumer(ev, nm, theme_fonts))
+        if theme_fonts:
+            self.meta["theme_fonts"] = theme_fonts
+        fonts: list[str] = []
+        for part in self.roles.get("word_fonts", [])[:1]:
+            self.pkg.parse(part, lambda ev, nm: named_values(ev, nm, fonts, "font", "name"))
+        for part in self.roles.get("xl_styles", [])[:1]:
+            self.pkg.parse(part, lambda ev, nm: xl_fonts_consumer(ev, nm, fonts))
+        if not fonts and self.roles.get("ppt_slide"):
+            fonts = list(theme_fonts)
+        if fonts or "word_fonts" in self.roles or "xl_styles" in self.roles or "ppt_slide" in self.roles:
+            self.meta["fonts"] = fonts
+
+    # --- word --------------------------------------------------------------------------------
+
+    def read_word(self) -> None:
+        main = self.main_part("word_main")
+        if main is None and not self.roles.get("word_settings"):
+            return
+        for part in self.roles.get("word_settings", [])[:1]:
+            self.pkg.parse(part, lambda ev, nm, p=part: self.settings_consumer(ev, nm, p))
+        changes: list[dict[str, Any]] = []
+        counter = [0]
+        for part in ([main] if main else []) + self.roles.get("word_text", []):
+            if self.text.full and counter[0] >= MAX_LISTED:
+                break
+            self.text.add("\n")
+            self.pkg.parse(part, lambda ev, nm, p=part: word_text_consumer(ev, nm, self.text, changes, counter, p))
+        self.meta["tracked_changes"] = changes
+        self.meta["tracked_changes_count"] = counter[0]
+        comments: list[dict[str, Any]] = []
+        for part in self.roles.get("word_comments", []):
+            self.text.add("\n")
+            self.pkg.parse(part, lambda ev, nm: word_comments_consumer(ev, nm, self.text, comments))
+        if comments:
+            self.meta["comments"] = comments[:MAX_LISTED]
+
+    def settings_consumer(self, events: Iterator[tuple[int, Any, str]], names: list[str], part: str) -> None:
+        settings: dict[str, Any] = {}
+        rsids: list[str] = []
+        self.meta["settings"] = settings
+        self.meta["rsids"] = rsids
+        for ev, elem, _ in events:
+            if ev != END:
+                continue
+            name, depth = local(elem.tag), len(names)
+            if name == "rsidRoot":
+                self.meta["rsid_root"] = attr(elem, "val")
+            elif name == "rsid" and len(rsids) < MAX_VALUES:
+                rsids.append(attr(elem, "val") or "")
+            elif depth == 2 and name in SETTINGS_OF_NOTE:
+                settings[name] = attrs_local(elem) or True
+                if name == "attachedTemplate":
+                    rid = attr(elem, "id")
+                    target = next((r.target for r in self.rels.get(part.lower(), []) if r.rid == rid), None)
+                    settings[name] = {"rid": rid, "target": target}
+            elif name == "compatSetting" and attr(elem, "name") == "compatibilityMode":
+                settings["compatibilityMode"] = attr(elem, "val")
+            elif name == "docVar":
+                dv = settings.setdefault("docVars", {})
+                if len(dv) < MAX_LISTED:
+                    dv[attr(elem, "name") or ""] = attr(elem, "val")
+            elif name == "docId":
+                settings[f"docId_{prefixed(elem.tag, 'w').split(':')[0]}"] = attr(elem, "val")
+
+    # --- excel -------------------------------------------------------------------------------
+
+    def read_excel(self) -> None:
+        workbook = self.main_part("xl_workbook")
+        if workbook is None and not self.roles.get("xl_sheet"):
+            return
+        sheets: list[dict[str, Any]] = []
+        if workbook:
+            settings: dict[str, Any] = {}
+            self.pkg.parse(workbook, lambda ev, nm: workbook_consumer(ev, nm, sheets, settings))
+            if settings:
+                self.meta["settings"] = settings
+        self.meta["sheet_names"] = [s["name"] for s in sheets]
+        hidden = {s["name"]: s["state"] for s in sheets if s.get("state") not in (None, "visible")}
+        if hidden:
+            self.meta["hidden_sheets"] = hidden
+        strings: list[str] = []
+        for part in self.roles.get("xl_strings", [])[:1]:
+            self.pkg.parse(part, lambda ev, nm: shared_strings_consumer(ev, nm, strings, self.text.limit))
+        self.meta["shared_strings_count"] = len(strings)
+        wb_rels = {r.rid: r.target for r in self.rels.get((workbook or "").lower(), [])}
+        order: list[tuple[str, str]] = []
+        for s in sheets:
+            target = wb_rels.get(s.get("rid") or "")
+            part = self.pkg.info(target).filename if target and self.pkg.info(target) else None
+            if part:
+                order.append((s["name"], part))
+        listed = {p.lower() for _, p in order}
+        order += [("", p) for p in self.roles.get("xl_sheet", []) if p.lower() not in listed]
+        for name, part in order:
+            if self.text.full:
+                break
+            self.text.add(f"\n{name}\n" if name else "\n")
+            self.pkg.parse(part, lambda ev, nm: sheet_consumer(ev, nm, strings, self.text))
+        authors: list[str] = []
+        for part in self.roles.get("xl_comments", []):
+            self.pkg.parse(part, lambda ev, nm: xl_comments_consumer(ev, nm, self.text, authors))
+        if authors:
+            self.meta["comment_authors"] = sorted(set(authors))[:MAX_LISTED]
+
+    # --- powerpoint --------------------------------------------------------------------------
+
+    def read_powerpoint(self) -> None:
+        slides = self.roles.get("ppt_slide", [])
+        for part in slides + self.roles.get("ppt_notes", []):
+            if self.text.full:
+                break
+            self.text.add("\n")
+            self.pkg.parse(part, lambda ev, nm: drawing_text_consumer(ev, nm, self.text))
+        comments: list[dict[str, Any]] = []
+        for part in self.roles.get("ppt_comments", []):
+            self.pkg.parse(part, lambda ev, nm: ppt_comments_consumer(ev, nm, self.text, comments))
+        if comments:
+            self.meta["comments"] = comments[:MAX_LISTED]
+
+    def read_counts(self) -> None:
+        app = self.meta.get("app") or {}
+        counts: dict[str, int | None] = {}
+        for key, src in (("pages", "Pages"), ("words", "Words"), ("characters", "Characters"),
+                         ("characters_with_spaces", "CharactersWithSpaces"), ("paragraphs", "Paragraphs"),
+                         ("lines", "Lines"), ("slides", "Slides"), ("notes", "Notes"),
+                         ("hidden_slides", "HiddenSlides"), ("total_time", "TotalTime")):
+            if src in app and isinstance(app[src], str):
+                counts[key] = to_int(app[src])
+        if "ppt_slide" in self.roles:
+            counts["slide_parts"] = len(self.roles["ppt_slide"])
+        if "sheet_names" in self.meta:
+            counts["sheets"] = len(self.meta["sheet_names"])
+        if "xl_sheet" in self.roles:
+            counts["worksheet_parts"] = len(self.roles["xl_sheet"])
+        self.meta["counts"] = counts
+
+
+def resolve(source: str, target: str) -> str:
+    """A relationship target as a part name (relative to its source part's folder)."""
+    target = target.split("#", 1)[0]
+    if target.startswith("/"):
+        return posixpath.normpath(target).lstrip("/")
+    base = posixpath.dirname(source)
+    joined = posixpath.normpath(posixpath.join(base, target)) if target else base
+    return joined.lstrip("/") if joined != "." else ""
+
+
+_PREFIXES = {
+    "http://purl.org/dc/elements/1.1/": "dc",
+    "http://purl.org/dc/terms/": "dcterms",
+    "http://schemas.openxmlformats.org/package/2006/metadata/core-properties": "cp",
+    "http://schemas.openxmlformats.org/officeDocument/2006/extended-properties": "app",
+    "http://purl.oclc.org/ooxml/officeDocument/extendedProperties": "app",
+    "http://schemas.microsoft.com/office/word/2010/wordml": "w14",
+    "http://schemas.microsoft.com/office/word/2012/wordml": "w15",
+    "http://schemas.microsoft.com/office/word/2015/wordml/symex": "w16se",
+    "http://schemas.openxmlformats.org/wordprocessingml/2006/main": "w",
+    "urn:oasis:names:tc:opendocument:xmlns:meta:1.0": "meta",
+    "urn:oasis:names:tc:opendocument:xmlns:office:1.0": "office",
+    "urn:oasis:names:tc:opendocument:xmlns:config:1.0": "config",
+    "http://www.w3.org/1999/xlink": "xlink",
+    "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0": "manifest",
+    "http://www.w3.org/2001/XMLSchema-instance": "xsi",
+}
+_CORE_NS = {"dc", "dcterms", "cp"}
+
+
+def prefixed(tag: str, default: str) -> str:
+    """'prefix:local' for known namespaces; the local name alone for `default`; '{ns}local' else."""
+    ns = ns_of(tag)
+    prefix = _PREFIXES.get(ns)
+    if prefix == default or (not ns and default):
+        return local(tag)
+    if prefix:
+        return f"{prefix}:{local(tag)}"
+    return tag
+
+
+def core_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], values: dict[str, Any],
+                  types: dict[str, str], dups: dict[str, list[str]]) -> None:
+    """docProps/core.xml: every child of coreProperties, keyed by local name, text as written."""
+    for ev, elem, text in events:
+        if ev != END or len(names) < 2:
+            continue
+        if len(names) > 2:  # a value nested deeper than allowed: keep it with its parent's text
+            continue
+        ns = ns_of(elem.tag)
+        key = local(elem.tag) if _PREFIXES.get(ns) in _CORE_NS else elem.tag
+        if key in values:
+            dups.setdefault(key, [values[key]]).append(text)
+            continue
+        values[key] = text
+        xsi = elem.get("{http://www.w3.org/2001/XMLSchema-instance}type")
+        if xsi is not None:
+            types[key] = xsi
+        lang = elem.get("{http://www.w3.org/XML/1998/namespace}lang")
+        if lang is not None:
+            types[f"{key}@xml:lang"] = lang
+
+
+def theme_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], fonts: list[str]) -> None:
+    for ev, elem, _ in events:
+        if ev == END and "fontScheme" in names and local(elem.tag) in ("latin", "ea", "cs", "font"):
+            face = elem.get("typeface")
+            if face and face not in fonts and len(fonts) < MAX_VALUES:
+                fonts.append(face)
+
+
+def named_values(events: Iterator[tuple[int, Any, str]], names: list[str], out: list[str],
+                 tag: str, attribute: str) -> None:
+    for ev, elem, _ in events:
+        if ev == END and local(elem.tag) == tag:
+            v = attr(elem, attribute)
+            if v and v not in out and len(out) < MAX_VALUES:
+                out.append(v)
+
+
+def xl_fonts_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], out: list[str]) -> None:
+    for ev, elem, _ in events:
+        if ev == END and local(elem.tag) == "name" and len(names) >= 2 and names[-2] == "font":
+            v = attr(elem, "val")
+            if v and v not in out and len(out) < MAX_VALUES:
+                out.append(v)
+
+
+def word_text_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], text: TextBuf,
+                       changes: list[dict[str, Any]], counter: list[int], part: str) -> None:
+    """Text of a WordprocessingML story (w:t, tabs, breaks), and its tracked changes."""
+    fallback = 0
+    for ev, elem, direct in events:
+        name = local(elem.tag) if elem is not None else ""
+        if ev == START:
+            if name == "Fallback":
+                fallback += 1
+            continue
+        if ev != END:
+            continue
+        if name == "Fallback":
+            fallback -= 1
+        elif name in CHANGE_TAGS and (attr(elem, "author") is not None or attr(elem, "date") is not None):
+            counter[0] += 1
+            if len(changes) < MAX_LISTED:
+                changes.append({"type": name, "author": attr(elem, "author"), "date": attr(elem, "date"),
+                                "part": part})
+        if fallback or text.full:
+            if text.full and counter[0] >= MAX_LISTED:
+                return
+            continue
+        parent = names[-2] if len(names) >= 2 else ""
+        if name == "t":
+            text.add(direct)
+        elif name == "tab" and parent == "r":
+            text.add("\t")
+        elif name in ("br", "cr") and parent == "r":
+            text.add("\n")
+        elif name == "noBreakHyphen":
+            text.add("-")
+        elif name == "p":
+            text.add(" " if "tc" in names[:-1] else "\n")  # paragraphs of a table cell stay on its row
+        elif name == "tc":
+            text.add("\t")
+        elif name == "tr":
+            text.add("\n")
+
+
+def word_comments_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], text: TextBuf,
+                           comments: list[dict[str, Any]]) -> None:
+    for ev, elem, direct in events:
+        if elem is None:
+            continue
+        name = local(elem.tag)
+        if ev == START and name == "comment":
+            if len(comments) < MAX_LISTED:
+                comments.append({"author": attr(elem, "author"), "date": attr(elem, "date"),
+                                 "initials": attr(elem, "initials"), "id": attr(elem, "id")})
+        elif ev == END and not text.full:
+            if name == "t":
+                text.add(direct)
+            elif name == "p":
+                text.add("\n")
+
+
+def workbook_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], sheets: list[dict[str, Any]],
+                      settings: dict[str, Any]) -> None:
+    for ev, elem, _ in events:
+        if ev != END:
+            continue
+        name = local(elem.tag)
+        if name == "sheet" and len(sheets) < MAX_VALUES:
+            sheets.append({"name": elem.get("name") or "", "sheet_id": elem.get("sheetId"),
+                           "state": elem.get("state"), "rid": attr(elem, "id")})
+        elif name in WORKBOOK_OF_NOTE and name not in settings:
+            settings[name] = attrs_local(elem) or True
+
+
+def shared_strings_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], strings: list[str],
+                            limit: int) -> None:
+    cur: list[str] = []
+    total = 0
+    for ev, elem, direct in events:
+        if ev != END:
+            continue
+        name = local(elem.tag)
+        if name == "t" and "rPh" not in names:
+            cur.append(direct)
+        elif name == "si":
+            s = "".join(cur) if total < limit else ""
+            total += len(s)
+            strings.append(s)
+            cur = []
+
+
+def sheet_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], strings: list[str],
+                   text: TextBuf) -> None:
+    row: list[str] = []
+    ctype = ""
+    value: str | None = None
+    inline: list[str] = []
+    for ev, elem, direct in events:
+        if elem is None:
+            continue
+        name = local(elem.tag)
+        if ev == START:
+            if name == "c":
+                ctype, value, inline = elem.get("t") or "n", None, []
+            continue
+        if ev != END:
+            continue
+        if name == "v":
+            value = direct
+        elif name == "t" and "is" in names:
+            inline.append(direct)
+        elif name == "c":
+            row.append(cell_text(ctype, value, inline, strings))
+        elif name == "row":
+            while row and not row[-1]:
+                row.pop()
+            if row:
+                text.add("\t".join(row) + "\n")
+            row = []
+            if text.full:
+                return
+
+
+def cell_text(ctype: str, value: str | None, inline: list[str], strings: list[str]) -> str:
+    if ctype == "inlineStr":
+        return "".join(inline)
+    if value is None:
+        return ""
+    if ctype == "s":
+        i = to_int(value)
+        return strings[i] if i is not None and 0 <= i < len(strings) else ""
+    if ctype == "b":
+        return "TRUE" if value.strip() == "1" else "FALSE"
+    return value
+
+
+def xl_comments_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], text: TextBuf,
+                         authors: list[str]) -> None:
+    for ev, elem, direct in events:
+        if ev != END:
+            continue
+        name = local(elem.tag)
+        if name == "author" and len(authors) < MAX_VALUES:
+            authors.append(direct)
+        elif name == "t" and "rPh" not in names:
+            text.add(direct)
+        elif name in ("comment", "threadedComment"):
+            text.add("\n")
+
+
+def drawing_text_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], text: TextBuf) -> None:
+    """DrawingML text (slides, notes): a:t runs, a:br, one line per a:p."""
+    fallback = 0
+    for ev, elem, direct in events:
+        if elem is None:
+            continue
+        name = local(elem.tag)
+        if ev == START:
+            fallback += name == "Fallback"
+            continue
+        if ev != END:
+            continue
+        if name == "Fallback":
+            fallback -= 1
+        elif fallback:
+            continue
+        elif name == "t":
+            text.add(direct)
+        elif name in ("br", "p"):
+            text.add("\n")
+        if text.full:
+            return
+
+
+def ppt_comments_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], text: TextBuf,
+                          comments: list[dict[str, Any]]) -> None:
+    for ev, elem, direct in events:
+        if elem is None:
+            continue
+        name = local(elem.tag)
+        if ev == START and name == "cm" and len(comments) < MAX_LISTED:
+            comments.append({"author_id": elem.get("authorId"), "date": elem.get("dt") or elem.get("created")})
+        elif ev == END and name in ("text", "t"):
+            text.add(direct + "\n")
+
+
+def read_ooxml(blob: Blob, ctx: Context) -> None:
+    f, zf = open_zip(blob)
+    text = TextBuf(ctx.limits.max_text_chars)
+    pkg = Package(zf, ctx)
+    try:
+        Ooxml(pkg, ctx, text).run()
+    finally:
+        zf.close()
+        f.close()
+        if text.size:
+            ctx.out.add_text(text.text(), ctx.limits.max_text_chars)
+    if pkg.fatal is not None:
+        raise pkg.fatal
+
+
+class OoxmlReader:
+    name = "ooxml"
+    mimes = frozenset(sniff.OOXML_TYPES)
+    container = False
+
+    def read(self, blob: Blob, ctx: Context) -> Iterator[Child]:
+        read_ooxml(blob, ctx)
+        return iter(())
+
+
+# --------------------------------------------------------------------------------------------
+# ODF
+# --------------------------------------------------------------------------------------------
+
+NS_TEXT = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
+NS_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+NS_OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+NS_DRAW = "urn:oasis:names:tc:opendocument:xmlns:drawing:1.0"
+NS_DC = "http://purl.org/dc/elements/1.1/"
+NS_MANIFEST = "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"
+NS_META = "urn:oasis:names:tc:opendocument:xmlns:meta:1.0"
+XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+ODF_SETTINGS_OF_NOTE = {
+    "Rsid", "RsidRoot", "PrinterName", "CurrentDatabaseDataSource", "CurrentDatabaseCommand",
+    "CurrentDatabaseCommandType", "LoadReadonly", "RedlineProtectionKey", "ApplyUserData", "EmbedFonts",
+    "SaveVersionOnClose", "UpdateFromTemplate", "PrinterIndependentLayout", "RecordChanges",
+    "AllowPrintJobCancel", "SaveThumbnail", "HasSheetTabs", "ShowRedlineChanges",
+}
+
+
+@dataclass
+class Odf:
+    pkg: Package
+    ctx: Context
+    text: TextBuf
+    encrypted: dict[str, dict[str, Any]] = field(default_factory=dict)  # part -> encryption data
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.ctx.out.metadata
+
+    def run(self) -> None:
+        self.meta["format"] = "odf"
+        self.pkg.record_parts()
+        self.read_mimetype()
+        self.pkg.parse("META-INF/manifest.xml", self.manifest_consumer)
+        names = [n.lower() for n in self.pkg.order]
+        macros = [n for n in self.pkg.order if n.lower().startswith(("basic/", "scripts/"))
+                  and not n.endswith("/")]
+        self.meta["has_macros"] = bool(macros)
+        self.meta["macros"] = macros[:MAX_LISTED]
+        if "meta.xml" in names:
+            self.read_part("meta.xml", self.meta_consumer)
+        if "settings.xml" in names:
+            self.read_part("settings.xml", self.settings_consumer)
+        fonts: list[str] = []
+        for part in ("styles.xml", "content.xml"):
+            if part in names:
+                self.read_part(part, lambda ev, nm: odf_fonts_consumer(ev, nm, fonts))
+        self.meta["fonts"] = fonts
+        if "content.xml" in names:
+            self.read_part("content.xml", self.content_consumer)
+        if "content.xml" in self.encrypted:
+            algo = self.encrypted["content.xml"].get("algorithm") or "unknown algorithm"
+            raise IngestError(ENCRYPTED, f"password-protected ODF (content.xml encrypted with {algo})")
+
+    def read_part(self, part: str, consumer: Callable[[Iterator[tuple[int, Any, str]], list[str]], None]) -> None:
+        """Parse a part unless the manifest says it is encrypted (its bytes are not XML then)."""
+        if part in self.encrypted:
+            self.meta.setdefault("encrypted_parts", [])
+            if part not in self.meta["encrypted_parts"]:
+                self.meta["encrypted_parts"].append(part)
+            return
+        self.pkg.parse(part, consumer)
+
+    def read_mimetype(self) -> None:
+        info = self.pkg.info("mimetype")
+        if info is None:
+            return
+        try:
+            with self.pkg.zf.open(info) as raw:
+                self.meta["mimetype"] = raw.read(256).decode("utf-8", "replace")
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError) as e:
+            self.meta.setdefault("part_errors", {})["mimetype"] = f"{type(e).__name__}: {e}"
+        first = self.pkg.order[0] if self.pkg.order else None
+        self.meta["mimetype_first"] = first == "mimetype"
+        self.meta["mimetype_stored"] = info.compress_type == zipfile.ZIP_STORED
+
+    def manifest_consumer(self, events: Iterator[tuple[int, Any, str]], names: list[str]) -> None:
+        manifest: dict[str, Any] = {"entries": 0}
+        self.meta["manifest"] = manifest
+        embedded: list[dict[str, Any]] = []
+        entry: dict[str, Any] | None = None
+        for ev, elem, _ in events:
+            if elem is None:
+                continue
+            name = local(elem.tag)
+            if ev == START and name == "manifest":
+                manifest.update({prefixed(k, ""): v for k, v in elem.attrib.items()})
+            elif ev == START and name == "file-entry":
+                path = elem.get(f"{{{NS_MANIFEST}}}full-path") or ""
+                mt = elem.get(f"{{{NS_MANIFEST}}}media-type") or ""
+                entry = {"path": path}
+                manifest["entries"] += 1
+                if path == "/":
+                    manifest["media_type"] = mt
+                    manifest["root_version"] = elem.get(f"{{{NS_MANIFEST}}}version")
+                elif path.endswith("/") and mt.startswith(sniff.ODF_PREFIX) or "objectreplacements/" in path.lower():
+                    if len(embedded) < MAX_LISTED:
+                        embedded.append({"name": path, "content_type": mt})
+            elif ev == START and entry is not None and name in ("encryption-data", "algorithm", "key-derivation",
+                                                               "start-key-generation"):
+                enc = entry.setdefault("enc", {})
+                for k, v in elem.attrib.items():
+                    lk = local(k)
+                    if lk in ("algorithm-name", "key-derivation-name", "start-key-generation-name",
+                              "iteration-count", "key-size", "checksum-type"):
+                        enc[{"algorithm-name": "algorithm"}.get(lk, lk)] = v
+            elif ev == END and name == "file-entry" and entry is not None:
+                if "enc" in entry and len(self.encrypted) < MAX_VALUES:
+                    self.encrypted[entry["path"]] = entry["enc"]
+                entry = None
+        self.meta["has_embedded"] = bool(embedded)
+        self.meta["embedded"] = embedded
+        if self.encrypted:
+            self.meta["encryption"] = next(iter(self.encrypted.values()))
+            self.meta["encrypted_parts"] = sorted(self.encrypted)[:MAX_LISTED]
+
+    def meta_consumer(self, events: Iterator[tuple[int, Any, str]], names: list[str]) -> None:
+        meta: dict[str, Any] = {}
+        user: dict[str, Any] = {}
+        counts: dict[str, int | None] = {}
+        self.meta["meta"] = meta
+        for ev, elem, text in events:
+            if elem is None:
+                continue
+            if ev == START and len(names) == 1:
+                version = elem.get(f"{{{NS_OFFICE}}}version")
+                if version:
+                    self.meta["odf_version"] = version
+            if ev != END or len(names) != 3:  # office:document-meta / office:meta / <field>
+                continue
+            key = prefixed(elem.tag, "")
+            if key == "meta:user-defined":
+                name = elem.get(f"{{{NS_META}}}name") or ""
+                if len(user) < MAX_VALUES:
+                    user[name] = {"type": elem.get(f"{{{NS_META}}}value-type") or "string", "value": text}
+                continue
+            if elem.attrib:
+                value: Any = {prefixed(k, ""): v for k, v in elem.attrib.items()}
+                if text.strip():
+                    value["text"] = text
+                if key == "meta:document-statistic":  # 'page-count' -> 'pages', as for OOXML
+                    for k, v in elem.attrib.items():
+                        counts[local(k).removesuffix("-count").replace("-", "_") + "s"] = to_int(v)
+            else:
+                value = text
+            if key in meta:  # meta:keyword and the like repeat: keep them all, in order
+                if not isinstance(meta[key], list):  # values are str or dict, so a list means repeated
+                    meta[key] = [meta[key]]
+                if len(meta[key]) < MAX_VALUES:
+                    meta[key].append(value)
+            else:
+                meta[key] = value
+        if user:
+            self.meta["user_defined"] = user
+        self.meta["counts"] = counts
+
+    def settings_consumer(self, events: Iterator[tuple[int, Any, str]], names: list[str]) -> None:
+        settings: dict[str, Any] = {}
+        self.meta["settings"] = settings
+        for ev, elem, text in events:
+            if ev != END or local(elem.tag) != "config-item":
+                continue
+            name = attr(elem, "name") or ""
+            if name in ODF_SETTINGS_OF_NOTE and name not in settings:
+                settings[name] = text if attr(elem, "type") != "base64Binary" else f"<base64, {len(text)} chars>"
+
+    def content_consumer(self, events: Iterator[tuple[int, Any, str]], names: list[str]) -> None:
+        consumer = OdfText(self.text)
+        consumer.consume(events)
+        media = self.meta.get("mimetype") or (self.meta.get("manifest") or {}).get("media_type") or ""
+        if "spreadsheet" in media:  # elsewhere table:table is a table in the text, not a sheet
+            self.meta["sheet_names"] = consumer.sheets[:MAX_VALUES]
+            self.meta.setdefault("counts", {})["sheets"] = len(consumer.sheets)
+        if consumer.pages:
+            self.meta.setdefault("counts", {})["draw_pages"] = consumer.pages
+        self.meta["tracked_changes"] = consumer.changes
+        self.meta["tracked_changes_count"] = consumer.changes_count
+        self.meta["comments"] = consumer.comments
+        self.meta["has_comments"] = bool(consumer.comments)
+        self.meta["external_links"] = consumer.links
+
+
+def odf_fonts_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], fonts: list[str]) -> None:
+    for ev, elem, _ in events:
+        if ev == END and local(elem.tag) == "font-face" and "font-face-decls" in names:
+            for key in ("name", "font-family"):
+                v = attr(elem, key)
+                if v:
+                    v = v.strip("'\"")
+                    if v not in fonts and len(fonts) < MAX_VALUES:
+                        fonts.append(v)
+
+
+class OdfText:
+    """Text of content.xml (paragraphs, headings, cells, frames), its changes, notes and links."""
+
+    def __init__(self, text: TextBuf) -> None:
+        self.text = text
+        self.line: list[str] = []
+        self.depth = 0  # open text:p / text:h
+        self.skip = 0  # inside tracked-change bodies
+        self.annotation: dict[str, Any] | None = None
+        self.ann_text: list[str] = []
+        self.ann_base = 0  # paragraph depth where the open annotation started
+        self.notes: list[str] = []  # annotation texts waiting for their paragraph to end
+        self.change: dict[str, Any] | None = None
+        self.changes: list[dict[str, Any]] = []
+        self.changes_count = 0
+        self.comments: list[dict[str, Any]] = []
+        self.links: list[str] = []
+        self.sheets: list[str] = []
+        self.pages = 0
+        self.rows: list[list[str]] = []  # cells of the open table rows (tables nest)
+        self.cells: list[list[str]] = []  # paragraphs of the open cells
+
+    def consume(self, events: Iterator[tuple[int, Any, str]]) -> None:
+        for ev, elem, direct in events:
+            if ev == TEXT:
+                self.on_text(direct)
+            elif ev == START:
+                self.on_start(elem)
+            else:
+                self.on_end(elem, direct)
+            if self.text.full and self.changes_count >= MAX_LISTED:
+                return
+
+    def target(self) -> list[str]:
+        return self.ann_text if self.annotation is not None else self.line
+
+    def on_text(self, s: str) -> None:
+        if self.annotation is not None and self.depth <= self.ann_base:
+            return  # the note's own creator and date, not text
+        if self.depth and not self.skip:
+            self.target().append(s)
+
+    def on_start(self, elem: Element) -> None:
+        tag = elem.tag
+        ns, name = ns_of(tag), local(tag)
+        href = elem.get(XLINK_HREF)
+        if href and "://" in href or href and href.startswith(("/", "../", "file:", "\\\\")):
+            if len(self.links) < MAX_LISTED and href not in self.links:
+                self.links.append(href)
+        if ns == NS_TEXT:
+            if name == "tracked-changes":
+                self.skip += 1
+            elif name == "changed-region":
+                self.change = {"id": attr(elem, "id")}
+            elif name in ("insertion", "deletion", "format-change") and self.change is not None:
+                self.change["type"] = name
+            elif name in ("p", "h"):
+                self.depth += 1
+                if self.depth > 1 and not self.skip and (self.annotation is None or self.depth > self.ann_base + 1):
+                    self.target().append("\n")
+            elif name == "s" and self.depth and not self.skip:
+                self.target().append(" " * min(to_int(attr(elem, "c")) or 1, 1000))
+            elif name == "tab" and self.depth and not self.skip:
+                self.target().append("\t")
+            elif name == "line-break" and self.depth and not self.skip:
+                self.target().append("\n")
+        elif ns == NS_OFFICE and name == "annotation" and self.annotation is None:
+            self.annotation = {}
+            self.ann_text = []
+            self.ann_base = self.depth
+        elif ns == NS_TABLE and name == "table":
+            self.sheets.append(attr(elem, "name") or "")
+        elif ns == NS_TABLE and name == "table-row":
+            self.rows.append([])
+        elif ns == NS_TABLE and name in ("table-cell", "covered-table-cell"):
+            self.cells.append([])
+        elif ns == NS_DRAW and name == "page":
+            self.pages += 1
+
+    def on_end(self, elem: Element, direct: str) -> None:
+        tag = elem.tag
+        ns, name = ns_of(tag), local(tag)
+        if ns == NS_DC and name in ("creator", "date"):
+            if self.change is not None:
+                self.change[{"creator": "author"}.get(name, name)] = direct
+            elif self.annotation is not None:
+                self.annotation[{"creator": "author"}.get(name, name)] = direct
+            return
+        if ns == NS_TEXT:
+            if name == "tracked-changes":
+                self.skip -= 1
+            elif name == "changed-region" and self.change is not None:
+                self.changes_count += 1
+                if len(self.changes) < MAX_LISTED:
+                    self.changes.append(self.change)
+                self.change = None
+            elif name in ("p", "h"):
+                self.depth -= 1
+                if self.depth == 0 and self.annotation is None and not self.skip:
+                    self.emit("".join(self.line))
+                    self.line = []
+                    for note in self.notes:
+                        self.text.add(note.strip() + "\n")
+                    self.notes = []
+                elif self.annotation is not None:
+                    self.ann_text.append("\n")
+        elif ns == NS_TABLE and name in ("table-cell", "covered-table-cell") and self.cells:
+            cell = " ".join(self.cells.pop())
+            if self.rows:
+                self.rows[-1].append(cell)
+        elif ns == NS_TABLE and name == "table-row" and self.rows:
+            row = self.rows.pop()
+            while row and not row[-1]:
+                row.pop()
+            if row:
+                self.emit("\t".join(row))
+        elif ns == NS_OFFICE and name == "annotation" and self.annotation is not None:
+            if len(self.comments) < MAX_LISTED:
+                self.annotation["text"] = "".join(self.ann_text).strip()[:2000]
+                self.comments.append(self.annotation)
+            self.notes.append("".join(self.ann_text))  # after its paragraph, not inside it
+            self.annotation = None
+            self.ann_text = []
+
+
+    def emit(self, line: str) -> None:
+        """A finished paragraph or row: into the open table cell, else a line of text."""
+        if self.cells:
+            self.cells[-1].append(line)
+        else:
+            self.text.add(line + "\n")
+
+
+def read_odf(blob: Blob, ctx: Context) -> None:
+    f, zf = open_zip(blob)
+    text = TextBuf(ctx.limits.max_text_chars)
+    pkg = Package(zf, ctx)
+    try:
+        Odf(pkg, ctx, text).run()
+    finally:
+        zf.close()
+        f.close()
+        if text.size:
+            ctx.out.add_text(text.text(), ctx.limits.max_text_chars)
+    if pkg.fatal is not None:
+        raise pkg.fatal
+
+
+class OdfReader:
+    name = "odf"
+    mimes = frozenset({sniff.ODF_PREFIX + "*"})
+    container = False
+
+    def read(self, blob: Blob, ctx: Context) -> Iterator[Child]:
+        read_odf(blob, ctx)
+        return iter(())
+
+
+READERS: list[type] = [OoxmlReader, OdfReader]
