@@ -234,7 +234,7 @@ class Package:
         except (defusedxml.EntitiesForbidden, defusedxml.DTDForbidden,
                 defusedxml.ExternalReferenceForbidden) as e:
             self.fail(part, IngestError(XML_ENTITIES, f"{part}: {type(e).__name__}: {e}"))
-        except ParseError as e:
+        except (ParseError, LookupError) as e:  # LookupError: an encoding declaration Python does not know
             self.fail(part, IngestError(CORRUPT, f"{part}: bad XML: {e}"))
         except IngestError as e:  # too large, too deep, bomb (budget included), corrupt zip member
             self.fail(part, e if part in e.detail else IngestError(e.reason, f"{part}: {e.detail}"))
