@@ -279,12 +279,17 @@ def sample(
     emails: int = typer.Option(120, "--emails", min=1),
     documents: int = typer.Option(24, "--documents", min=0),
     seed: int = typer.Option(2017, "--seed"),
+    manifest_out: Optional[Path] = typer.Option(None, "--manifest", help="Write the ground truth as JSON."),
 ) -> None:
     """Build a small, realistic sample leak (signed mailboxes in several formats, documents, keys)."""
     from .sample import build_sample
 
     manifest = build_sample(out_dir, keys_out=keys_out, emails=emails, documents=documents, seed=seed)
-    console.print(f"sample leak written to {out_dir}: {manifest.summary() if hasattr(manifest, 'summary') else ''}")
+    if manifest_out:
+        manifest.write_json(manifest_out)
+    counts = ", ".join(f"{n} {fmt}" for fmt, n in sorted(manifest.counts.items()))
+    console.print(f"sample leak written to {out_dir} in {manifest.build_seconds:.1f} s: "
+                  f"{len(manifest.files)} files ({counts})" + (f"; keys in {keys_out}" if keys_out else ""))
 
 
 @app.command()
