@@ -143,3 +143,8 @@ def test_display_name_is_valid_utf8() -> None:
 ])
 def test_kinds(mime: str, hint: str | None, parent: str | None, kind: str) -> None:
     assert decide_kind(mime, None, hint, parent) == kind
+
+
+def test_calendar_with_x_headers_is_not_mail() -> None:
+    ics = b"BEGIN:VCALENDAR\r\nX-WR-CALNAME:Meetings\r\nX-WR-TIMEZONE:Europe/Paris\r\nPRODID:x\r\nEND:VCALENDAR\r\n"
+    assert S.sniff(BytesBlob(ics)) == "text/calendar"

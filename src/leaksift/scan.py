@@ -16,6 +16,7 @@ import shutil
 import stat
 import time
 import traceback
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -204,107 +205,149 @@ class Scanner:
         pool = _Pool(ctx, self, str(tmp_dir), results)
         for _ in range(max(1, self.jobs)):
             pool.spawn()
-        pending = iter(todo)
+        pending: deque[SourceFile] = deque(todo)
+        out = _WriteBuffer(self.store)
         finished = 0
         done_bytes = 0
+        last_reap = time.monotonic()
+
+        def finish(src: SourceFile, records: list[ItemRecord], status: str) -> None:
+            nonlocal finished, done_bytes
+            name = display_name(src.relpath or self.root.name)
+            out.add(records, SourceState(name, src.size, src.mtime_ns, status))
+            finished += 1
+            done_bytes += src.size
+
         try:
             while finished < len(todo):
-                while pool.idle:
-                    src = next(pending, None)
-                    if src is None:
-                        break
-                    pool.assign(src)
+                while pending and pool.has_room():
+                    pool.assign(pending.popleft())
                 try:
-                    msg = results.get(timeout=0.5)
+                    msg = results.get(timeout=0.2)
                 except queue.Empty:
-                    for wid, src, why in pool.reap():
-                        name = display_name(src.relpath or self.root.name)
-                        rec = crash_record(self.root, src, why)
-                        self.store.write_items([rec], done=[SourceState(name, src.size, src.mtime_ns, "crashed")])
+                    msg = None
+                if msg is None or time.monotonic() - last_reap > 1.0:
+                    last_reap = time.monotonic()
+                    for src, why, requeue in pool.reap():
+                        pending.extendleft(reversed(requeue))
+                        stats.crashed.append(display_name(src.relpath or self.root.name))
+                        finish(src, [crash_record(self.root, src, why)], "crashed")
                         stats.items += 1
                         stats.errors += 1
-                        stats.crashed.append(name)
-                        finished += 1
-                        done_bytes += src.size
+                if msg is None:
+                    out.flush()
                     continue
                 kind, wid, relpath, records = msg[0], msg[1], msg[2], msg[3]
                 if kind == "fatal":
                     raise ScanError(f"a reader process could not start:\n{msg[4]}")
                 src = by_rel[relpath]
-                name = display_name(src.relpath or self.root.name)
-                done: list[SourceState] = []
+                if kind == "failed":
+                    records = records + [crash_record(self.root, src, msg[4].strip().splitlines()[-1])]
+                    stats.crashed.append(display_name(src.relpath or self.root.name))
                 if kind in ("done", "failed"):
-                    if kind == "failed":
-                        records = records + [crash_record(self.root, src, msg[4].strip().splitlines()[-1])]
-                        stats.crashed.append(name)
-                    done.append(SourceState(name, src.size, src.mtime_ns, "done"))
-                    pool.release(wid)
-                    finished += 1
-                    done_bytes += src.size
-                self.store.write_items(records, done=done)
+                    pool.release(wid, relpath)
+                    finish(src, records, "done")
+                else:
+                    out.add(records, None)
                 stats.items += len(records)
                 stats.errors += sum(1 for r in records if r.error)
                 stats.bytes += sum(r.size or 0 for r in records if r.depth == 0)
                 if self.on_progress:
                     self.on_progress(stats, done_bytes, total_bytes)
+            out.flush()
         finally:
             pool.shutdown()
 
 
+class _WriteBuffer:
+    """Groups records of many small sources into one transaction; a source is marked done with its last records."""
+
+    MAX_RECORDS = 2000
+    MAX_SECONDS = 0.5
+
+    def __init__(self, store: CaseStore) -> None:
+        self.store = store
+        self.records: list[ItemRecord] = []
+        self.done: list[SourceState] = []
+        self.since = time.monotonic()
+
+    def add(self, records: list[ItemRecord], done: SourceState | None) -> None:
+        self.records.extend(records)
+        if done is not None:
+            self.done.append(done)
+        if len(self.records) >= self.MAX_RECORDS or time.monotonic() - self.since > self.MAX_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.records or self.done:
+            self.store.write_items(self.records, done=self.done)
+        self.records, self.done = [], []
+        self.since = time.monotonic()
+
+
 class _Pool:
-    """Worker processes, each with its own task queue, so the writer always knows who reads what."""
+    """Worker processes, each with its own task queue, so the writer always knows who reads what.
+
+    Each worker holds up to PREFETCH sources, so it never waits for the writer between two small files.
+    """
+
+    PREFETCH = 3
 
     def __init__(self, ctx: Any, scanner: Scanner, tmp_dir: str, results: Any) -> None:
         self.ctx, self.scanner, self.tmp_dir, self.results = ctx, scanner, tmp_dir, results
         self.procs: dict[int, Any] = {}
         self.tasks: dict[int, Any] = {}
-        self.assigned: dict[int, tuple[SourceFile, float]] = {}
-        self.idle: list[int] = []
+        self.assigned: dict[int, deque[SourceFile]] = {}
+        self.started: dict[int, float] = {}  # when the worker's current source became current
         self.next_wid = 0
 
     def spawn(self) -> None:
         wid = self.next_wid
         self.next_wid += 1
-        tasks = self.ctx.Queue(maxsize=2)
+        tasks = self.ctx.Queue(maxsize=self.PREFETCH + 1)
         p = self.ctx.Process(target=_worker, daemon=True,
                              args=(wid, str(self.scanner.root), self.scanner.limits, self.tmp_dir, tasks,
                                    self.results, os.getpid(), self.scanner.registry_factory))
         p.start()
-        self.procs[wid], self.tasks[wid] = p, tasks
-        self.idle.append(wid)
+        self.procs[wid], self.tasks[wid], self.assigned[wid] = p, tasks, deque()
+
+    def has_room(self) -> bool:
+        return any(len(q) < self.PREFETCH for q in self.assigned.values())
 
     def assign(self, src: SourceFile) -> None:
-        wid = self.idle.pop()
+        wid = min(self.assigned, key=lambda w: len(self.assigned[w]))
+        if not self.assigned[wid]:
+            self.started[wid] = time.monotonic()
+        self.assigned[wid].append(src)
         self.tasks[wid].put(src.relpath)
-        self.assigned[wid] = (src, time.monotonic())
 
-    def release(self, wid: int) -> None:
-        self.assigned.pop(wid, None)
-        if wid in self.procs:
-            self.idle.append(wid)
+    def release(self, wid: int, relpath: str) -> None:
+        held = self.assigned.get(wid)
+        if held and held[0].relpath == relpath:
+            held.popleft()
+            self.started[wid] = time.monotonic()
 
-    def reap(self) -> list[tuple[int, SourceFile, str]]:
-        """Workers that died or ran past their time: their sources are lost to a crash record."""
+    def reap(self) -> list[tuple[SourceFile, str, list[SourceFile]]]:
+        """Workers that died or ran past their time: the current source is lost, the queued ones go back."""
         lost = []
         now = time.monotonic()
         for wid, p in list(self.procs.items()):
-            held = self.assigned.get(wid)
-            overdue = held is not None and now - held[1] > source_timeout(held[0].size)
+            held = self.assigned[wid]
+            limit = source_timeout(held[0].size) if held else 0.0
+            overdue = bool(held) and now - self.started.get(wid, now) > limit
             if p.is_alive() and not overdue:
                 continue
             if overdue:
                 p.kill()
                 p.join(timeout=5)
-                why = f"reading took longer than {source_timeout(held[0].size):.0f} s"
+                why = f"reading took longer than {limit:.0f} s"
             else:
                 why = f"the reader process died (exit code {p.exitcode})"
             del self.procs[wid]
             self.tasks.pop(wid).close()
-            if wid in self.idle:
-                self.idle.remove(wid)
-            if held is not None:
-                del self.assigned[wid]
-                lost.append((wid, held[0], why))
+            self.assigned.pop(wid)
+            if held:
+                lost.append((held[0], why, list(held)[1:]))
             self.spawn()
         return lost
 

@@ -35,7 +35,8 @@ MAX_TEXT = 1024 * 1024  # decompressed bytes of one PNG text chunk
 MAX_WARNINGS = 10
 MAX_WHOLE_FILE = 256 * 1024 * 1024  # formats whose Pillow plugin reads the whole file at open
 PIL_ERRORS = (OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError, struct.error, EOFError,
-              ZeroDivisionError, AttributeError, UnicodeError, OverflowError, RecursionError)
+              ZeroDivisionError, AttributeError, UnicodeError, OverflowError, RecursionError,
+              Image.DecompressionBombError)  # e.g. from a later GIF frame, met while counting frames
 
 IPTC_NAMES = {
     (1, 90): "CodedCharacterSet", (2, 0): "RecordVersion", (2, 5): "ObjectName", (2, 7): "EditStatus",
@@ -212,7 +213,7 @@ def thumbnail(raw: bytes, exif: Image.Exif) -> dict[str, Any] | None:
     try:
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
             out["width"], out["height"] = im.size
-    except PIL_ERRORS + (Image.DecompressionBombError,) as e:
+    except PIL_ERRORS as e:
         out["error"] = f"{type(e).__name__}: {e}"[:200]
     return out
 
@@ -595,6 +596,8 @@ def open_headers(f: BinaryIO, fmt: str | None, meta: dict[str, Any]) -> Any:
     factory, _ = Image.OPEN[fmt]
     try:
         return factory(f, "")
+    except Image.DecompressionBombError as e:  # some plugins check the size themselves while opening
+        raise IngestError(TOO_LARGE, str(e)[:500]) from None
     except PIL_ERRORS as e:
         raise IngestError(CORRUPT, f"{type(e).__name__}: {e}"[:500]) from None
 

@@ -30,11 +30,12 @@ MAX_EOF_SCAN = 64 * 1024 * 1024  # bytes scanned for the `%%EOF` that ends a rev
 MAX_TOKENS = 100_000  # tokens in one dictionary we parse ourselves
 MAX_DEPTH = 64  # nesting of arrays/dicts in one dictionary we parse ourselves
 MAX_SUBSECTIONS = 64  # subsection ranges recorded per xref section
+MAX_SUBSECTION_WALK = 100_000  # subsection headers jumped over before we scan for `trailer` instead
 MAX_XMP_RAW = 16 * 1024 * 1024  # an unfiltered XMP stream bigger than this is not read
 MAX_XMP_FILTERED = 256 * 1024  # a compressed one: flate expands ~1000x, so keep the input small
 MAX_FONTS = 200
 MAX_NAMES = 200  # names recorded per list (fields, attachments, scripts)
-MAX_NODES = 20_000  # objects visited when walking form fields or page annotations
+MAX_NODES = 20_000  # objects visited when walking the form field tree
 MAX_WARNINGS = 20
 MAX_STR = 4096  # characters kept of one metadata string
 MAX_ITEMS = 256  # items kept of one array or dictionary value
@@ -266,7 +267,6 @@ def find_startxref(f: BinaryIO, size: int) -> int | None:
     return int(m.group(1)) if m else None
 
 
-_TABLE_HEAD = re.compile(rb"xref\s*")
 _SUBSECTION = re.compile(rb"(\d{1,10})[ \t]+(\d{1,10})[ \t]*\r?\n?")
 _OBJ_HEAD = re.compile(rb"(\d{1,10})\s+(\d{1,5})\s+obj\s*")
 
@@ -337,7 +337,7 @@ def _read_table(f: BinaryIO, offset: int, start: int, size: int) -> Section:
     subsections: list[list[int]] = []
     entries = 0
     trailer_at = -1
-    for _ in range(1_000_000):
+    for _ in range(MAX_SUBSECTION_WALK):
         buf = read_at(f, pos, 256)
         p = _skip_ws(buf, 0)
         if buf.startswith(b"trailer", p):
@@ -420,7 +420,7 @@ def _ref(value: Any) -> str | None:
 
 
 def follow_chain(f: BinaryIO, size: int) -> dict[str, Any]:
-    """Revisions of the file, by following startxref -> section -> /Prev -> ... (newest first)."""
+    """Revisions of the file, by following startxref -> section -> /Prev -> ... ; oldest first."""
     out: dict[str, Any] = {}
     start = find_startxref(f, size)
     if start is None:
@@ -428,7 +428,27 @@ def follow_chain(f: BinaryIO, size: int) -> dict[str, Any]:
         return out
     out["startxref"] = start
     lin = linearization(f, size)
-    chain: list[list[Section]] = []  # one entry per revision, newest first
+    chain = walk_chain(f, size, start, lin, out)
+    if not chain:
+        return out
+    for secs in chain:
+        for sec in secs:
+            sec.eof = find_eof(f, sec.trailer_end, size)
+    revisions = merge_hybrid_tails(chain[::-1])
+    out["revisions"] = len(revisions)
+    out["xref_sections"] = describe(revisions)
+    last_end = out["xref_sections"][-1].get("end")
+    if last_end is not None and last_end < size:
+        out["bytes_after_last_eof"] = size - last_end
+    if lin is not None:
+        out["linearization"] = lin
+    return out
+
+
+def walk_chain(f: BinaryIO, size: int, start: int, lin: dict[str, Any] | None,
+               out: dict[str, Any]) -> list[list[Section]]:
+    """The sections from startxref along /Prev, grouped by revision, newest first; problems go to out."""
+    chain: list[list[Section]] = []
     seen: set[int] = set()
     offset: int | None = start
     merge_next = False
@@ -457,27 +477,22 @@ def follow_chain(f: BinaryIO, size: int) -> dict[str, Any]:
             chain.append([sec])
         prev = sec.trailer.get("/Prev")
         if prev is not None and not isinstance(prev, int):
-            out["revisions_error"] = f"/Prev of section at {offset} is not an offset: {prev!r}"
+            out["revisions_error"] = f"/Prev of section at {sec.offset} is not an offset: {prev!r}"
             break
-        # A linearized file's first-page section points forward to the main table of the same revision.
-        merge_next = bool(lin and prev is not None and prev > offset and not merge_next)
-        if prev is not None and prev > offset and not lin:
-            out.setdefault("prev_forward", []).append(offset)
+        merge_next = not merge_next and first_page_section(lin, sec.offset, prev)
+        if prev is not None and prev > sec.offset and not merge_next:
+            out.setdefault("prev_forward", []).append(sec.offset)
         offset = prev
-    if not chain:
-        return out
-    for secs in chain:
-        for sec in secs:
-            sec.eof = find_eof(f, sec.trailer_end, size)
-    revisions = merge_hybrid_tails(chain[::-1])
-    out["revisions"] = len(revisions)
-    out["xref_sections"] = describe(revisions)
-    last_end = out["xref_sections"][-1].get("end")
-    if last_end is not None and last_end < size:
-        out["bytes_after_last_eof"] = size - last_end
-    if lin is not None:
-        out["linearization"] = lin
-    return out
+    return chain
+
+
+def first_page_section(lin: dict[str, Any] | None, offset: int, prev: int | None) -> bool:
+    """Whether a section is a linearized file's first-page table, whose /Prev points forward to the
+    main table of the same revision (the one the linearization dictionary's /T locates)."""
+    if lin is None or prev is None or prev <= offset:
+        return False
+    main = lin.get("T")
+    return isinstance(main, int) and abs(prev - main) <= NEARBY
 
 
 def _end(secs: list[Section]) -> int | None:

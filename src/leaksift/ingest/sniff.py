@@ -184,21 +184,21 @@ def _text_subtype(head: bytes, name: str, size: int) -> str:
     first = head.split(b"\n", 1)
     if first[0].strip().isdigit() and len(first) > 1 and _looks_like_email(first[1]):
         return EMLX
+    low = head[:2048].lstrip().lower()
+    if low.startswith(b"begin:vcalendar"):  # before mail: X-WR-... lines look like headers
+        return "text/calendar"
+    if low.startswith(b"begin:vcard"):
+        return "text/vcard"
     if _looks_like_email(head):
         return EML
     if b"\x00" in head[:4096] and not _utf16(head):
         return OCTET
-    low = head[:2048].lstrip().lower()
     if low.startswith((b"<!doctype html", b"<html")) or (b"<html" in low and b"<body" in head.lower()):
         return HTML
     if low.startswith(b"<?xml") or low.startswith(b"<svg"):
         return "image/svg+xml" if b"<svg" in head[:4096].lower() else XML
     if low.startswith((b"{", b"[")) and name.lower().endswith(".json"):
         return JSON
-    if low.startswith(b"begin:vcalendar"):
-        return "text/calendar"
-    if low.startswith(b"begin:vcard"):
-        return "text/vcard"
     if _is_text(head):
         if name.lower().endswith((".csv", ".tsv")):
             return CSV

@@ -14,7 +14,7 @@ import json
 import re
 import xml.sax
 from html.parser import HTMLParser
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator, NamedTuple
 from xml.sax.handler import ContentHandler, property_lexical_handler
 
 import defusedxml
@@ -30,7 +30,7 @@ MAX_COMMENTS = 20
 MAX_CSV_ROWS = 1_000_000  # rows counted before we stop and say so
 MAX_CSV_BYTES = 256 * 1024 * 1024  # bytes streamed while counting rows
 CSV_SAMPLE = 16 * 1024  # characters given to the dialect sniffer
-RTF_SCAN_BYTES = 64 * 1024 * 1024  # RTF streamed for text (pictures can be most of a file)
+RTF_SCAN_BYTES = 32 * 1024 * 1024  # RTF streamed for text (pictures can be most of a file)
 RTF_MAX_GROUPS = 1000  # group nesting tracked; deeper groups share their parent's state
 CHUNK = 1024 * 1024
 HTML_FEED = 4 * 1024 * 1024  # characters given to html.parser at once
@@ -169,11 +169,9 @@ def json_summary(text: str) -> dict[str, Any]:
 
 def content_lines(text: str) -> dict[str, Any]:
     """Components and properties of an iCalendar or vCard file (RFC 5545 / 6350 content lines)."""
-    unfolded = re.sub(r"\r?\n[ \t]", "", text)
-    unfolded = re.sub(r"=\r?\n", "", unfolded)  # quoted-printable soft breaks (vCard 2.1)
     components: dict[str, int] = {}
     props: dict[str, Any] = {}
-    for line in unfolded.splitlines():
+    for line in _logical_lines(text):
         if ":" not in line:
             continue
         head, value = line.split(":", 1)
@@ -188,6 +186,20 @@ def content_lines(text: str) -> dict[str, Any]:
                 value = _quoted_printable(value, params)
             _add_multi(props, name, value)
     return {"components": components, "properties": props}
+
+
+def _logical_lines(text: str) -> Iterator[str]:
+    """Unfolded content lines; a quoted-printable value (vCard 2.1) also continues after a soft '='."""
+    lines = re.sub(r"\r?\n[ \t]", "", text).splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        if "QUOTED-PRINTABLE" in line.split(":", 1)[0].upper():
+            while line.endswith("=") and i < len(lines):
+                line = line[:-1] + lines[i]
+                i += 1
+        yield line
 
 
 def _quoted_printable(value: str, params: str) -> str:
@@ -342,7 +354,9 @@ class VisibleText(HTMLParser):
 
     def text(self) -> str:
         raw = "".join(self.parts).replace(LT, "<")
-        lines = (re.sub(r"[ \t\r\f\v\u00a0]+", " ", ln).strip() for ln in raw.split("\n"))
+        # collapse spaces but keep the tabs that separate table cells
+        lines = (re.sub(r" ?\t[ \t]*", "\t", re.sub(r"[ \r\f\v\u00a0]+", " ", ln)).strip()
+                 for ln in raw.split("\n"))
         return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
@@ -660,18 +674,19 @@ _RTF_CHARS = {"par": "\n", "line": "\n", "sect": "\n", "page": "\n", "row": "\n"
 _RTF_SYMBOLS = {b"~": "\u00a0", b"_": "\u2011", b"-": "", b"\\": "\\", b"{": "{", b"}": "}", b"\n": "\n",
                 b"\r": "\n", b"\t": "\t"}
 _RTF_CHARSETS = {"ansi": "cp1252", "mac": "mac_roman", "pc": "cp437", "pca": "cp850"}
+# every control word the state machine acts on; the others are formatting and are dropped at once
+_RTF_ACTIVE = (_RTF_SKIP | _RTF_INFO_TEXT | _RTF_TIMES | _RTF_INFO_NUMBERS | set(_RTF_CHARS) | set(_RTF_CHARSETS)
+               | {"bin", "info", "userprops", "propname", "staticval", "ansicpg", "uc", "u"})
 
 
-class RtfState:
-    """The part of the parser state that a `{` saves and the matching `}` restores."""
+class RtfState(NamedTuple):
+    """The part of the parser state that a `{` saves and the matching `}` restores (immutable, so a
+    group opening only pushes a reference)."""
 
-    __slots__ = ("skip", "dest", "uc", "in_info")
-
-    def __init__(self, skip: bool = False, dest: str | None = None, uc: int = 1, in_info: bool = False) -> None:
-        self.skip, self.dest, self.uc, self.in_info = skip, dest, uc, in_info
-
-    def copy(self) -> "RtfState":
-        return RtfState(self.skip, self.dest, self.uc, self.in_info)
+    skip: bool = False
+    dest: str | None = None
+    uc: int = 1
+    in_info: bool = False
 
 
 class RtfText:
@@ -710,6 +725,13 @@ class RtfText:
                 self.bin_skip -= step
                 pos += step
                 continue
+            c = buf[pos]
+            if c == 0x7B or c == 0x7D:  # braces are most tokens of a nested document: no regex for them
+                if self.hexbuf:
+                    self._flush_hex()
+                self._brace(c == 0x7B)
+                pos += 1
+                continue
             m = _RTF_TOKEN.match(buf, pos)
             if m is None:
                 if not final and n - pos < 64:
@@ -723,12 +745,17 @@ class RtfText:
         return pos
 
     def _token(self, m: re.Match[bytes]) -> None:
-        word, param, hexbyte, symbol, brace, text = m.groups()
-        if hexbyte is None and self.hexbuf:
+        kind = m.lastindex
+        if kind != 3 and self.hexbuf:
             self._flush_hex()
-        if word is not None:
-            self._control(word.decode("ascii"), int(param) if param is not None else None, m.group(0))
-        elif hexbyte is not None:
+        if kind == 1 or kind == 2:
+            word = m.group(1).decode("ascii")
+            if word in _RTF_ACTIVE or self.ignorable or self.pending_skip or self.state.dest in _RTF_TIMES:
+                param = m.group(2)
+                self._control(word, int(param) if param is not None else None, m.group(0))
+            return  # formatting (bold, fonts, spacing ...): nothing to keep
+        word, param, hexbyte, symbol, brace, text = m.groups()
+        if hexbyte is not None:
             if self.pending_skip:
                 self.pending_skip -= 1
             else:
@@ -736,18 +763,18 @@ class RtfText:
         elif symbol is not None:
             self._symbol(symbol)
         elif brace is not None:
-            self._brace(brace)
+            self._brace(brace == b"{")
         elif text is not None:
             self._text(text.decode(self.codepage, "replace"))
 
-    def _brace(self, brace: bytes) -> None:
+    def _brace(self, opening: bool) -> None:
         self.ignorable = False
         self.pending_skip = 0
-        if brace == b"{":
+        if opening:
             if len(self.stack) >= RTF_MAX_GROUPS:
                 self.overflow += 1
             else:
-                self.stack.append(self.state.copy())
+                self.stack.append(self.state)
         elif self.overflow:
             self.overflow -= 1
         elif self.stack:
@@ -771,11 +798,11 @@ class RtfText:
         if word == "bin":
             self.bin_skip = max(0, param or 0)
         elif word == "info":
-            st.in_info, st.dest = True, "info"
+            self.state = st._replace(in_info=True, dest="info")
         elif word in _RTF_INFO_TEXT and (st.in_info or word == "generator"):
-            st.dest = word
+            self.state = st._replace(dest=word)
         elif word in _RTF_TIMES and st.in_info:
-            st.dest = word
+            self.state = st._replace(dest=word)
             self.times.setdefault(word, {})
         elif st.dest in _RTF_TIMES and word in ("yr", "mo", "dy", "hr", "min", "sec") and param is not None:
             self.times[st.dest][word] = param
@@ -783,15 +810,15 @@ class RtfText:
         elif st.in_info and word in _RTF_INFO_NUMBERS and param is not None:
             self.numbers[word] = param
         elif word in ("userprops", "propname", "staticval"):
-            st.dest = word
+            self.state = st._replace(dest=word)
         elif word in _RTF_SKIP or ignorable:
-            st.skip = True
+            self.state = st._replace(skip=True)
         elif word == "ansicpg" and param:
             self.codepage = _codec(f"cp{param}") or self.codepage
         elif word in _RTF_CHARSETS and not self.stack:
             self.codepage = _RTF_CHARSETS[word]
         elif word == "uc" and param is not None:
-            st.uc = max(0, min(param, 10))
+            self.state = st._replace(uc=max(0, min(param, 10)))
         elif word == "u" and param is not None:
             self._unicode(param)
             self.pending_skip = st.uc
@@ -800,7 +827,9 @@ class RtfText:
 
     def _unicode(self, code: int) -> None:
         if code < 0:
-            code += 65536
+            code += 65536  # RTF writes code points above 32767 as negative 16-bit numbers
+        if not 0 <= code <= 0xFFFF:
+            code = 0xFFFD
         ch = chr(code)
         if 0xD800 <= code <= 0xDBFF:
             self.high = ch
