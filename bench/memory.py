@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from common import OUT, build_dump, leaksift, run_sampled
@@ -29,7 +30,11 @@ def main() -> None:
                      "seconds": round(run.seconds, 1), "peak_rss_main_mb": round(run.peak_rss_main / 2**20),
                      "peak_rss_worker_mb": round(run.peak_rss_worker / 2**20)})
     growth = rows[1]["peak_rss_main_mb"] / max(rows[0]["peak_rss_main_mb"], 1)
-    print(json.dumps({"runs": rows, "main_rss_growth_for_4x_dump": round(growth, 2)}, indent=1))
+    worker_growth = rows[1]["peak_rss_worker_mb"] / max(rows[0]["peak_rss_worker_mb"], 1)
+    print(json.dumps({"runs": rows, "main_rss_growth_for_4x_dump": round(growth, 2),
+                      "worker_rss_growth_for_4x_dump": round(worker_growth, 2)}, indent=1))
+    if max(growth, worker_growth) > 1.5:  # flat means far from the 4x the dump grew
+        sys.exit("peak memory grew with the dump")
 
 
 if __name__ == "__main__":

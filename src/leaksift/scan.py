@@ -170,18 +170,24 @@ class Scanner:
         t0 = time.monotonic()
         stats = ScanStats()
         tmp_dir = self.tmp_dir or Path(str(getattr(self.store, "path", "case")) + ".tmp")
-        known = self.store.sources()
-        started = self.store.item_sources()
-        todo: list[SourceFile] = []
-        total_bytes = 0
+        # A first pass only counts, for the progress bar; nothing per file is kept, so memory stays flat.
+        total_bytes = sum(src.size for src in walk_dump(self.root))
+        self._run_workers(self._todo(stats), stats, tmp_dir, total_bytes)
+        self.store.collect_garbage()
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        stats.seconds = time.monotonic() - t0
+        return stats
+
+    def _todo(self, stats: ScanStats) -> Iterator[SourceFile]:
+        """The files still to read: finished, unchanged ones are skipped, half-written ones cleared."""
         for src in walk_dump(self.root):
             stats.sources += 1
             name = display_name(src.relpath or self.root.name)
-            old = known.get(name)
+            old = self.store.source_state(name)
             if old and old.size == src.size and old.mtime_ns == src.mtime_ns:
                 stats.sources_skipped += 1
                 continue
-            if name in known or name in started:
+            if old or self.store.has_items(name):
                 self.store.clear_source(name)
             if src.special:
                 self.store.write_items([special_record(src)],
@@ -189,47 +195,48 @@ class Scanner:
                 stats.items += 1
                 stats.errors += 1
                 continue
-            todo.append(src)
-            total_bytes += src.size
-        if todo:
-            self._run_workers(todo, stats, tmp_dir, total_bytes)
-        self.store.collect_garbage()
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        stats.seconds = time.monotonic() - t0
-        return stats
+            yield src
 
-    def _run_workers(self, todo: list[SourceFile], stats: ScanStats, tmp_dir: Path, total_bytes: int) -> None:
+    def _run_workers(self, todo: Iterator[SourceFile], stats: ScanStats, tmp_dir: Path, total_bytes: int) -> None:
         ctx = mp.get_context("forkserver")
         results = ctx.Queue(maxsize=max(8, 4 * self.jobs))
-        by_rel = {s.relpath: s for s in todo}
-        pool = _Pool(ctx, self, str(tmp_dir), results)
-        for _ in range(max(1, self.jobs)):
-            pool.spawn()
-        pending: deque[SourceFile] = deque(todo)
+        pool: _Pool | None = None
+        requeued: deque[SourceFile] = deque()
         out = _WriteBuffer(self.store)
-        finished = 0
         done_bytes = 0
         last_reap = time.monotonic()
 
         def finish(src: SourceFile, records: list[ItemRecord], status: str) -> None:
-            nonlocal finished, done_bytes
+            nonlocal done_bytes
             name = display_name(src.relpath or self.root.name)
             out.add(records, SourceState(name, src.size, src.mtime_ns, status))
-            finished += 1
             done_bytes += src.size
 
+        exhausted = False
         try:
-            while finished < len(todo):
-                while pending and pool.has_room():
-                    pool.assign(pending.popleft())
+            while True:
+                while not exhausted or requeued:
+                    if pool is not None and not pool.has_room():
+                        break
+                    src = requeued.popleft() if requeued else next(todo, None)
+                    if src is None:
+                        exhausted = True
+                        break
+                    if pool is None:  # started on the first file to read: a rescan that skips all starts none
+                        pool = _Pool(ctx, self, str(tmp_dir), results)
+                        for _ in range(max(1, self.jobs)):
+                            pool.spawn()
+                    pool.assign(src)
+                if pool is None or (exhausted and not requeued and pool.outstanding() == 0):
+                    break
                 try:
                     msg = results.get(timeout=0.2)
                 except queue.Empty:
                     msg = None
                 if msg is None or time.monotonic() - last_reap > 1.0:
                     last_reap = time.monotonic()
-                    for src, why, requeue in pool.reap():
-                        pending.extendleft(reversed(requeue))
+                    for src, why, back in pool.reap():
+                        requeued.extendleft(reversed(back))
                         stats.crashed.append(display_name(src.relpath or self.root.name))
                         finish(src, [crash_record(self.root, src, why)], "crashed")
                         stats.items += 1
@@ -240,12 +247,11 @@ class Scanner:
                 kind, wid, relpath, records = msg[0], msg[1], msg[2], msg[3]
                 if kind == "fatal":
                     raise ScanError(f"a reader process could not start:\n{msg[4]}")
-                src = by_rel[relpath]
-                if kind == "failed":
-                    records = records + [crash_record(self.root, src, msg[4].strip().splitlines()[-1])]
-                    stats.crashed.append(display_name(src.relpath or self.root.name))
                 if kind in ("done", "failed"):
-                    pool.release(wid, relpath)
+                    src = pool.release(wid, relpath)
+                    if kind == "failed":
+                        records = records + [crash_record(self.root, src, msg[4].strip().splitlines()[-1])]
+                        stats.crashed.append(display_name(src.relpath or self.root.name))
                     finish(src, records, "done")
                 else:
                     out.add(records, None)
@@ -256,7 +262,8 @@ class Scanner:
                     self.on_progress(stats, done_bytes, total_bytes)
             out.flush()
         finally:
-            pool.shutdown()
+            if pool is not None:
+                pool.shutdown()
 
 
 class _WriteBuffer:
@@ -321,11 +328,16 @@ class _Pool:
         self.assigned[wid].append(src)
         self.tasks[wid].put(src.relpath)
 
-    def release(self, wid: int, relpath: str) -> None:
-        held = self.assigned.get(wid)
-        if held and held[0].relpath == relpath:
-            held.popleft()
-            self.started[wid] = time.monotonic()
+    def outstanding(self) -> int:
+        return sum(len(q) for q in self.assigned.values())
+
+    def release(self, wid: int, relpath: str) -> SourceFile:
+        """The worker finished its current source (workers read their queue in order)."""
+        held = self.assigned[wid]
+        if not held or held[0].relpath != relpath:
+            raise ScanError(f"worker {wid} reported {relpath!r} out of turn")
+        self.started[wid] = time.monotonic()
+        return held.popleft()
 
     def reap(self) -> list[tuple[SourceFile, str, list[SourceFile]]]:
         """Workers that died or ran past their time: the current source is lost, the queued ones go back."""

@@ -146,8 +146,12 @@ class SQLiteStore:
         rows = self.db.execute("SELECT path, size, mtime_ns, status FROM sources")
         return {r["path"]: SourceState(r["path"], r["size"], r["mtime_ns"], r["status"]) for r in rows}
 
-    def item_sources(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT DISTINCT source FROM items")}
+    def source_state(self, path: str) -> SourceState | None:
+        r = self.db.execute("SELECT path, size, mtime_ns, status FROM sources WHERE path = ?", (path,)).fetchone()
+        return SourceState(r["path"], r["size"], r["mtime_ns"], r["status"]) if r else None
+
+    def has_items(self, source: str) -> bool:
+        return self.db.execute("SELECT 1 FROM items WHERE source = ? LIMIT 1", (source,)).fetchone() is not None
 
     def clear_source(self, path: str) -> None:
         """Forget what a scan cut short wrote for this source, so it can be read again cleanly."""
