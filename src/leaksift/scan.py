@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import verdict
+from .checks import CheckContext, default_item_checks, run_item_checks
 from .ingest.base import FileBlob, Limits, sha256_of
 from .ingest.engine import Engine, display_name, item_id
 from .ingest.registry import Registry, default_registry
@@ -124,9 +125,10 @@ def _put(results: Any, msg: tuple, parent_pid: int) -> None:
 
 
 def _worker(wid: int, root: str, limits: Limits, tmp_dir: str, tasks: Any, results: Any, parent_pid: int,
-            registry_factory: Callable[[], Registry]) -> None:
+            registry_factory: Callable[[], Registry], check_ctx: CheckContext) -> None:
     try:
         engine = Engine(registry_factory(), limits, Path(tmp_dir))
+        checks = default_item_checks()
     except Exception:  # noqa: BLE001 - a broken install must stop the scan, not crash on every file
         _put(results, ("fatal", wid, "", [], traceback.format_exc(limit=5)), parent_pid)
         return
@@ -144,7 +146,7 @@ def _worker(wid: int, root: str, limits: Limits, tmp_dir: str, tasks: Any, resul
         size = 0
         try:
             for rec in engine.ingest_file(rootp, relpath):
-                batch.append(verdict.apply(rec))
+                batch.append(verdict.apply(run_item_checks(rec, checks, check_ctx)))
                 size += len(rec.text or "") + len(rec.raw or b"")
                 if len(batch) >= BATCH_ITEMS or size >= BATCH_BYTES:
                     _put(results, ("items", wid, relpath, batch), parent_pid)
@@ -165,6 +167,7 @@ class Scanner:
     tmp_dir: Path | None = None
     on_progress: Callable[[ScanStats, int, int], None] | None = None  # (stats, done bytes, total bytes)
     registry_factory: Callable[[], Registry] = default_registry  # module-level, so workers can import it
+    check_ctx: CheckContext = field(default_factory=CheckContext)  # keys and dates the checks judge by
 
     def run(self) -> ScanStats:
         t0 = time.monotonic()
@@ -314,7 +317,8 @@ class _Pool:
         tasks = self.ctx.Queue(maxsize=self.PREFETCH + 1)
         p = self.ctx.Process(target=_worker, daemon=True,
                              args=(wid, str(self.scanner.root), self.scanner.limits, self.tmp_dir, tasks,
-                                   self.results, os.getpid(), self.scanner.registry_factory))
+                                   self.results, os.getpid(), self.scanner.registry_factory,
+                                   self.scanner.check_ctx))
         p.start()
         self.procs[wid], self.tasks[wid], self.assigned[wid] = p, tasks, deque()
 

@@ -8,8 +8,9 @@ import sqlite3
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
+from ..keys import KeyRecord
 from ..model import Finding, ItemRecord
 from .base import SearchHit, SourceState, Summary
 
@@ -21,6 +22,9 @@ CREATE TABLE IF NOT EXISTS scans (
   id INTEGER PRIMARY KEY, dump TEXT, options TEXT, started_at TEXT, finished_at TEXT, stats TEXT);
 CREATE TABLE IF NOT EXISTS key_files (
   sha256 TEXT PRIMARY KEY, path TEXT, added_at TEXT, content BLOB);
+CREATE TABLE IF NOT EXISTS keys (
+  id INTEGER PRIMARY KEY, domain TEXT NOT NULL, selector TEXT NOT NULL, record BLOB NOT NULL, source TEXT NOT NULL,
+  first_seen TEXT, last_seen TEXT, fetched_at TEXT, added_at TEXT, UNIQUE (domain, selector, record, source));
 CREATE TABLE IF NOT EXISTS sources (
   path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, status TEXT, finished_at TEXT);
 -- Content, stored once per distinct bytes.
@@ -133,6 +137,23 @@ class SQLiteStore:
     def key_files(self) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT sha256, path, added_at, length(content) AS size FROM key_files ORDER BY path")
         return [dict(r) for r in rows]
+
+    def add_keys(self, records: Iterable[KeyRecord]) -> int:
+        """Keep key records in the case with their source; returns how many were new."""
+        with self._tx():
+            before = self.db.total_changes
+            self.db.executemany(
+                "INSERT OR IGNORE INTO keys(domain, selector, record, source, first_seen, last_seen, fetched_at, "
+                "added_at) VALUES (?,?,?,?,?,?,?,?)",
+                [(r.domain, r.selector, r.record, r.source, r.first_seen, r.last_seen, r.fetched_at, _now())
+                 for r in records])
+            return self.db.total_changes - before
+
+    def keys(self) -> list[KeyRecord]:
+        rows = self.db.execute("SELECT domain, selector, record, source, first_seen, last_seen, fetched_at "
+                               "FROM keys ORDER BY domain, selector, id")
+        return [KeyRecord(r["domain"], r["selector"], bytes(r["record"]), r["source"], r["first_seen"],
+                          r["last_seen"], r["fetched_at"]) for r in rows]
 
     def begin_scan(self, dump: str, options: dict[str, Any]) -> int:
         cur = self.db.execute("INSERT INTO scans(dump, options, started_at) VALUES (?, ?, ?)",
