@@ -8,7 +8,9 @@ from ..model import Finding, ItemRecord
 from .base import CheckContext, ItemCheck
 
 # Item checks, in the order they run; each module exposes CHECKS, a list of check classes.
-ITEM_CHECK_MODULES: tuple[str, ...] = ()
+ITEM_CHECK_MODULES: tuple[str, ...] = (
+    "leaksift.checks.headers",
+)
 
 
 def default_item_checks() -> list[ItemCheck]:
