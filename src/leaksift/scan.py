@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator
 
 from . import verdict
 from .checks import CheckContext, default_item_checks, run_item_checks
+from .checks.case import run_case_checks
 from .ingest.base import FileBlob, Limits, sha256_of
 from .ingest.engine import Engine, display_name, item_id
 from .ingest.registry import Registry, default_registry
@@ -177,6 +178,10 @@ class Scanner:
         total_bytes = sum(src.size for src in walk_dump(self.root))
         self._run_workers(self._todo(stats), stats, tmp_dir, total_bytes)
         self.store.collect_garbage()
+        if stats.items or self.store.get_meta("case_checks") != "done":
+            self.store.set_meta("case_checks", "running")
+            run_case_checks(self.store, self.check_ctx)
+            self.store.set_meta("case_checks", "done")
         shutil.rmtree(tmp_dir, ignore_errors=True)
         stats.seconds = time.monotonic() - t0
         return stats

@@ -227,6 +227,45 @@ class SQLiteStore:
             self._replace_findings(item_id, findings)
             self.db.execute("UPDATE items SET verdict = ? WHERE id = ?", (verdict, item_id))
 
+    def clear_findings(self, check: str) -> set[str]:
+        """Remove one check's findings; returns the items that had any (their verdicts need a look)."""
+        with self._tx():
+            ids = {r[0] for r in self.db.execute("SELECT DISTINCT item_id FROM findings WHERE check_name = ?",
+                                                 (check,))}
+            self.db.execute("DELETE FROM findings WHERE check_name = ?", (check,))
+        return ids
+
+    def append_findings(self, findings: dict[str, list[Finding]]) -> None:
+        with self._tx():
+            self.db.executemany(
+                "INSERT INTO findings(item_id, check_name, summary, effect, evidence) VALUES (?,?,?,?,?)",
+                [(item_id, f.check, f.summary, f.effect, _dumps(f.evidence))
+                 for item_id, fs in sorted(findings.items()) for f in fs])
+
+    def item_evidence(self, item_id: str) -> tuple[str | None, list[Finding]]:
+        row = self.db.execute("SELECT error FROM items WHERE id = ?", (item_id,)).fetchone()
+        found = [Finding(r["check_name"], r["summary"], r["effect"], json.loads(r["evidence"] or "{}"))
+                 for r in self.db.execute("SELECT check_name, summary, effect, evidence FROM findings "
+                                          "WHERE item_id = ? ORDER BY id", (item_id,))]
+        return (row["error"] if row else None), found
+
+    def set_verdict(self, item_id: str, verdict: str) -> None:
+        self.db.execute("UPDATE items SET verdict = ? WHERE id = ?", (verdict, item_id))
+
+    def replies(self) -> Iterator[dict[str, Any]]:
+        """Emails that name a parent, with their text and verdict."""
+        cur = self.db.cursor()
+        cur.execute("SELECT i.id, i.verdict, b.in_reply_to, b.text FROM items i JOIN blobs b ON b.sha256 = i.sha256 "
+                    "WHERE i.kind = 'email' AND b.in_reply_to IS NOT NULL ORDER BY i.path, i.id")
+        while rows := cur.fetchmany(500):
+            yield from (dict(r) for r in rows)
+
+    def messages_by_id(self, message_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT i.id, i.verdict, b.text FROM items i JOIN blobs b ON b.sha256 = i.sha256 "
+                               "WHERE b.message_id = ? AND i.kind = 'email' ORDER BY (i.verdict = 'verified') DESC, "
+                               "i.path, i.id", (message_id,))
+        return [dict(r) for r in rows]
+
     def collect_garbage(self) -> None:
         """Drop content no location points to any more (left by a scan that was cut short)."""
         with self._tx():

@@ -1,0 +1,50 @@
+"""The case phase: checks that need the whole case run once ingest is done, then verdicts are brought up to date."""
+
+from __future__ import annotations
+
+import importlib
+from typing import ClassVar, Iterator, Protocol
+
+from .. import verdict
+from ..model import Finding
+from ..store.base import CaseStore
+from .base import CheckContext
+
+# In order: a check may rely on the verdicts the ones before it left.
+CASE_CHECK_MODULES: tuple[str, ...] = (
+    "leaksift.checks.threads",
+)
+
+
+class CaseCheck(Protocol):
+    name: ClassVar[str]
+
+    def run(self, store: CaseStore, ctx: CheckContext) -> Iterator[tuple[str, Finding]]: ...
+
+
+def default_case_checks() -> list[CaseCheck]:
+    checks: list[CaseCheck] = []
+    for modname in CASE_CHECK_MODULES:
+        checks.extend(cls() for cls in importlib.import_module(modname).CHECKS)
+    return checks
+
+
+def run_case_checks(store: CaseStore, ctx: CheckContext, checks: list[CaseCheck] | None = None) -> int:
+    """Replace the findings of the case checks and update the verdicts they touch; returns findings added."""
+    checks = default_case_checks() if checks is None else checks
+    added = 0
+    for check in checks:
+        touched = store.clear_findings(check.name)
+        seen: set[tuple[str, str]] = set()
+        batch: dict[str, list[Finding]] = {}
+        for item_id, finding in check.run(store, ctx):
+            if (item_id, finding.summary) in seen:
+                continue
+            seen.add((item_id, finding.summary))
+            batch.setdefault(item_id, []).append(finding)
+        store.append_findings(batch)
+        added += sum(len(v) for v in batch.values())
+        for item_id in touched | set(batch):
+            error, findings = store.item_evidence(item_id)
+            store.set_verdict(item_id, verdict.decide(error, findings))
+    return added
