@@ -100,3 +100,24 @@ def test_show_one_item(case: Path, tmp_path: Path) -> None:
 def test_commands_refuse_a_missing_case(tmp_path: Path) -> None:
     res = runner.invoke(app, ["export", "--db", str(tmp_path / "none.db")])
     assert res.exit_code == 2 and not (tmp_path / "none.db").exists()
+
+
+def test_keys_import_and_list(tmp_path: Path) -> None:
+    from leaksift.sample import build_sample
+
+    build_sample(tmp_path / "leak", keys_out=tmp_path / "keys.zone")
+    db = tmp_path / "case.db"
+    res = runner.invoke(app, ["keys", "import", str(tmp_path / "keys.zone"), "--db", str(db)])
+    assert res.exit_code == 0, res.output
+    bad = tmp_path / "bad.txt"
+    bad.write_text("x._domainkey.example.org NXDOMAIN\n")
+    res = runner.invoke(app, ["keys", "import", str(bad), "--db", str(db)])
+    assert res.exit_code == 2 and "cannot read keys" in res.output
+    res = runner.invoke(app, ["keys", "list", "--db", str(db), "--json"])
+    rows = [json.loads(line) for line in res.output.splitlines()]
+    by_name = {(r["selector"], r["domain"]): r for r in rows}
+    assert by_name[("s2017", "campaign.example")]["bits"] == 2048
+    assert by_name[("s2017", "campaign.example")]["source"].endswith("keys.zone")
+    assert any(r["key_type"] == "ed25519" for r in rows)
+    res = runner.invoke(app, ["keys", "import", str(tmp_path / "keys.zone"), "--db", str(db)])
+    assert "0 new key records" in " ".join(res.output.split())

@@ -15,7 +15,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .checks import CheckContext
 from .ingest.base import Limits
+from .keys import KeyStore, key_info, parse_key_file
 from .report.export import write_csv, write_jsonl
 from .scan import ScanError, Scanner, ScanStats
 from .store import open_store
@@ -68,9 +70,15 @@ def scan(
         if leaked:
             store.set_meta("leaked_at", leaked)
         for key_file in keys:
-            store.add_key_file(str(key_file), key_file.read_bytes())
+            _import_keys(store, key_file)
+        leaked = leaked or store.get_meta("leaked_at")
+        keystore = KeyStore()
+        for record in store.keys():
+            keystore.add(record)
+        check_ctx = CheckContext(keys=keystore,
+                                 leaked_at=datetime.fromisoformat(leaked) if leaked else None)
         scan_id = store.begin_scan(str(dump), {"jobs": jobs, "keys": [str(k) for k in keys], "leaked_at": leaked})
-        scanner = Scanner(store=store, root=dump, jobs=jobs, limits=Limits())
+        scanner = Scanner(store=store, root=dump, jobs=jobs, limits=Limits(), check_ctx=check_ctx)
         try:
             stats = _run_with_progress(scanner, quiet)
         except ScanError as e:
@@ -81,6 +89,64 @@ def scan(
         _print_summary(store.summary(), stats)
     finally:
         store.close()
+
+
+def _import_keys(store, key_file: Path) -> int:  # noqa: ANN001 - a CaseStore
+    """Parse a key file and keep its records, and the file itself, in the case."""
+    data = key_file.read_bytes()
+    problems: list = []
+    try:
+        records = parse_key_file(data, str(key_file), problems)
+    except ValueError as e:
+        console.print(f"[red]cannot read keys from {key_file}:[/red] {e}")
+        raise typer.Exit(2)
+    for problem in problems:
+        console.print(f"[yellow]skipped {problem}[/yellow]")
+    store.add_key_file(str(key_file), data)
+    return store.add_keys(records)
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="The DKIM key store of a case.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("import")
+def keys_import(files: list[Path] = typer.Argument(..., exists=True, dir_okay=False),
+                db: str = typer.Option(..., "--db")) -> None:
+    """Keep key records (zone file, 'name record' lines or JSON Lines) in the case, with their source."""
+    store = _open_case(db, must_exist=False)
+    try:
+        for f in files:
+            n = _import_keys(store, f)
+            console.print(f"{f}: {n} new key records")
+    finally:
+        store.close()
+
+
+@keys_app.command("list")
+def keys_list(db: str = typer.Option(..., "--db"), as_json: bool = typer.Option(False, "--json")) -> None:
+    """List the key records of the case, with where each came from."""
+    store = _open_case(db)
+    try:
+        records = store.keys()
+    finally:
+        store.close()
+    if as_json:
+        for r in records:
+            typer.echo(json.dumps({"domain": r.domain, "selector": r.selector, "record": r.record.decode("ascii",
+                                   "replace"), "source": r.source, "first_seen": r.first_seen,
+                                   "last_seen": r.last_seen, "fetched_at": r.fetched_at, **key_info(r.record)},
+                                  ensure_ascii=False, default=str))
+        return
+    t = Table(title=f"{len(records)} key records")
+    for col in ("name", "key", "seen", "source"):
+        t.add_column(col, overflow="fold")
+    for r in records:
+        info = key_info(r.record)
+        key = f"{info.get('key_type') or '?'} {info.get('bits') or '?'} bits"
+        seen = " – ".join(x for x in (r.first_seen, r.last_seen) if x) or (f"DNS {r.fetched_at}" if r.fetched_at else "")
+        t.add_row(r.name, key, seen, r.source)
+    out.print(t)
 
 
 def _run_with_progress(scanner: Scanner, quiet: bool) -> ScanStats:
