@@ -12,7 +12,9 @@ from .base import CheckContext
 
 # In order: a check may rely on the verdicts the ones before it left.
 CASE_CHECK_MODULES: tuple[str, ...] = (
+    "leaksift.checks.inherit",
     "leaksift.checks.threads",
+    "leaksift.checks.baseline",
 )
 
 
@@ -35,6 +37,7 @@ def run_case_checks(store: CaseStore, ctx: CheckContext, checks: list[CaseCheck]
     added = 0
     for check in checks:
         touched = store.clear_findings(check.name)
+        _refresh(store, touched)  # before the check reads verdicts: none may rest on its own old findings
         seen: set[tuple[str, str]] = set()
         batch: dict[str, list[Finding]] = {}
         for item_id, finding in check.run(store, ctx):
@@ -44,7 +47,13 @@ def run_case_checks(store: CaseStore, ctx: CheckContext, checks: list[CaseCheck]
             batch.setdefault(item_id, []).append(finding)
         store.append_findings(batch)
         added += sum(len(v) for v in batch.values())
-        for item_id in touched | set(batch):
-            error, findings = store.item_evidence(item_id)
-            store.set_verdict(item_id, verdict.decide(error, findings))
+        _refresh(store, set(batch))
     return added
+
+
+def _refresh(store: CaseStore, item_ids: set[str]) -> None:
+    verdicts = {}
+    for item_id in sorted(item_ids):
+        error, findings = store.item_evidence(item_id)
+        verdicts[item_id] = verdict.decide(error, findings)
+    store.set_verdicts(verdicts)

@@ -249,8 +249,45 @@ class SQLiteStore:
                                           "WHERE item_id = ? ORDER BY id", (item_id,))]
         return (row["error"] if row else None), found
 
-    def set_verdict(self, item_id: str, verdict: str) -> None:
-        self.db.execute("UPDATE items SET verdict = ? WHERE id = ?", (verdict, item_id))
+    def set_verdicts(self, verdicts: dict[str, str]) -> None:
+        with self._tx():
+            self.db.executemany("UPDATE items SET verdict = ? WHERE id = ?", [(v, k) for k, v in verdicts.items()])
+
+    def verified_items(self) -> Iterator[dict[str, Any]]:
+        """Items whose verdict is verified, with their findings."""
+        cur = self.db.cursor()
+        cur.execute("SELECT id, kind, sha256, path FROM items WHERE verdict = 'verified' ORDER BY path, id")
+        while rows := cur.fetchmany(500):
+            for r in rows:
+                d = dict(r)
+                d["findings"] = [
+                    {"check": f["check_name"], "effect": f["effect"], "evidence": json.loads(f["evidence"] or "{}")}
+                    for f in self.db.execute("SELECT check_name, effect, evidence FROM findings WHERE item_id = ?",
+                                             (d["id"],))]
+                yield d
+
+    def delivered_emails(self) -> Iterator[dict[str, Any]]:
+        """Emails that passed through servers (they have Received headers), with their DKIM findings."""
+        cur = self.db.cursor()
+        cur.execute("SELECT i.id, b.from_addr FROM items i JOIN blobs b ON b.sha256 = i.sha256 "
+                    "WHERE i.kind = 'email' AND i.error IS NULL "
+                    "AND json_extract(b.metadata, '$.received[0]') IS NOT NULL ORDER BY i.path, i.id")
+        while rows := cur.fetchmany(500):
+            for r in rows:
+                d = dict(r)
+                d["findings"] = [
+                    {"check": f["check_name"], "effect": f["effect"], "evidence": json.loads(f["evidence"] or "{}")}
+                    for f in self.db.execute("SELECT check_name, effect, evidence FROM findings "
+                                             "WHERE item_id = ? AND check_name = 'dkim'", (d["id"],))]
+                yield d
+
+    def descendants(self, item_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "WITH RECURSIVE d(id) AS (SELECT id FROM items WHERE parent = ? "
+            "UNION SELECT i.id FROM items i JOIN d ON i.parent = d.id) "
+            "SELECT i.id, i.path, i.sha256, i.kind, i.verdict FROM items i JOIN d ON d.id = i.id ORDER BY i.path",
+            (item_id,))
+        return [dict(r) for r in rows]
 
     def replies(self) -> Iterator[dict[str, Any]]:
         """Emails that name a parent, with their text and verdict."""
@@ -309,7 +346,8 @@ class SQLiteStore:
         return [dict(r) for r in rows]
 
     def locations(self, sha256: str) -> list[dict[str, Any]]:
-        rows = self.db.execute("SELECT id, path, kind FROM items WHERE sha256 = ? ORDER BY path, id", (sha256,))
+        rows = self.db.execute("SELECT id, path, kind, verdict FROM items WHERE sha256 = ? ORDER BY path, id",
+                               (sha256,))
         return [dict(r) for r in rows]
 
     def iter_items(self) -> Iterator[dict[str, Any]]:
