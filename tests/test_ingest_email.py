@@ -14,10 +14,12 @@ import pytest
 
 from conftest import shared_corpus
 from leaksift.ingest.base import Budget, BytesBlob, Context, IngestError, Limits, Parsed
-from leaksift.ingest.email import EmlReader, EmlxReader, decode_header_value, safe_name
+from leaksift.ingest.email import EmlReader, EmlxReader
 from leaksift.ingest.engine import Engine
 from leaksift.ingest.registry import default_registry
 from leaksift.ingest.sniff import EML, EMLX
+from leaksift.ingest.support.headers import decode_header_value
+from leaksift.ingest.support.names import safe_name
 
 
 def sha(data: bytes) -> str:

@@ -15,6 +15,10 @@ from conftest import shared_corpus
 from leaksift.ingest import ole, sniff
 from leaksift.ingest.base import Limits
 from leaksift.ingest.engine import Engine
+from leaksift.ingest.ole.propset import (DOC_SUMMARY_NAMES, FMTID_DOC_SUMMARY, FMTID_SUMMARY, FMTID_USER,
+                                         SUMMARY_NAMES, PropertyError, PropertySetParser, Section,
+                                         named_section, user_section)
+from leaksift.ingest.ole.word import clean_doc_text
 from leaksift.ingest.registry import Registry
 
 
@@ -86,8 +90,8 @@ def property_set(sections: list[tuple[str, bytes]]) -> bytes:
     return header + table + blob
 
 
-def parse(data: bytes) -> list[ole.Section]:
-    return ole.PropertySetParser(data).sections()[1]
+def parse(data: bytes) -> list[Section]:
+    return PropertySetParser(data).sections()[1]
 
 
 def test_both_sections_decoded_with_their_code_page() -> None:
@@ -96,10 +100,10 @@ def test_both_sections_decoded_with_their_code_page() -> None:
     user = section([(1, i2(1251)), (0, dictionary({2: "Отдел".encode("cp1251") + b"\x00",
                                                    3: "Срок".encode("cp1251") + b"\x00"})),
                     (2, lpstr("Закупки".encode("cp1251"))), (3, filetime(datetime(2019, 12, 31, 23, 59, 58)))])
-    doc, custom = parse(property_set([(ole.FMTID_DOC_SUMMARY, first), (ole.FMTID_USER, user)]))
-    assert ole.named_section(doc, ole.DOC_SUMMARY_NAMES) == {"code_page": 1251, "category": "Бухгалтерия",
-                                                             "company": "ООО Ромашка"}
-    assert ole.user_section(custom) == {
+    doc, custom = parse(property_set([(FMTID_DOC_SUMMARY, first), (FMTID_USER, user)]))
+    assert named_section(doc, DOC_SUMMARY_NAMES) == {"code_page": 1251, "category": "Бухгалтерия",
+                                                     "company": "ООО Ромашка"}
+    assert user_section(custom) == {
         "Отдел": {"type": "lpstr", "value": "Закупки", "pid": 2},
         "Срок": {"type": "filetime", "value": "2019-12-31T23:59:58Z", "pid": 3}}
 
@@ -110,9 +114,9 @@ def test_unicode_code_page_and_a_user_section_without_its_own() -> None:
     first = section([(1, i2(1200)), (14, manager)])
     user = section([(0, dictionary({5: "Ключ\x00".encode("utf-16-le")}, wide=True)),
                     (5, lpwstr("значение"))])
-    doc, custom = parse(property_set([(ole.FMTID_DOC_SUMMARY, first), (ole.FMTID_USER, user)]))
-    assert ole.named_section(doc, ole.DOC_SUMMARY_NAMES)["manager"] == "Zoë"
-    assert ole.user_section(custom) == {"Ключ": {"type": "lpwstr", "value": "значение", "pid": 5}}
+    doc, custom = parse(property_set([(FMTID_DOC_SUMMARY, first), (FMTID_USER, user)]))
+    assert named_section(doc, DOC_SUMMARY_NAMES)["manager"] == "Zoë"
+    assert user_section(custom) == {"Ключ": {"type": "lpwstr", "value": "значение", "pid": 5}}
 
 
 def test_edit_time_is_a_span_and_vectors_of_variants() -> None:
@@ -120,30 +124,30 @@ def test_edit_time_is_a_span_and_vectors_of_variants() -> None:
     heading = struct.pack("<HHI", 0x100C, 0, 2) + lpstr(b"Title")[:] + i4(1)
     sec = section([(1, i2(1252)), (10, span), (12, filetime(datetime(2001, 2, 3, 4, 5, 6)))])
     doc_sec = section([(1, i2(1252)), (12, heading)])
-    summary, doc = parse(property_set([(ole.FMTID_SUMMARY, sec), (ole.FMTID_DOC_SUMMARY, doc_sec)]))
-    assert ole.named_section(summary, ole.SUMMARY_NAMES) == {"code_page": 1252, "edit_time_seconds": 754,
-                                                             "created": "2001-02-03T04:05:06Z"}
-    assert ole.named_section(doc, ole.DOC_SUMMARY_NAMES)["heading_pairs"] == ["Title", 1]
+    summary, doc = parse(property_set([(FMTID_SUMMARY, sec), (FMTID_DOC_SUMMARY, doc_sec)]))
+    assert named_section(summary, SUMMARY_NAMES) == {"code_page": 1252, "edit_time_seconds": 754,
+                                                     "created": "2001-02-03T04:05:06Z"}
+    assert named_section(doc, DOC_SUMMARY_NAMES)["heading_pairs"] == ["Title", 1]
 
 
 def test_hostile_property_sets_are_bounded() -> None:
     huge_count = struct.pack("<II", 100, 0x3FFFFFFF)
-    with pytest.raises(ole.PropertyError):
-        parse(property_set([(ole.FMTID_SUMMARY, huge_count)]))
+    with pytest.raises(PropertyError):
+        parse(property_set([(FMTID_SUMMARY, huge_count)]))
     far = section([(2, b"")])[:8] + struct.pack("<II", 2, 0x7FFFFFF0)
-    sec = parse(property_set([(ole.FMTID_SUMMARY, far)]))[0]
+    sec = parse(property_set([(FMTID_SUMMARY, far)]))[0]
     assert not sec.props and "past the end" in sec.errors[0]
     vector = section([(2, struct.pack("<HHI", 0x101E, 0, 0xFFFFFFF))])
-    assert "vector of" in parse(property_set([(ole.FMTID_SUMMARY, vector)]))[0].errors[0]
+    assert "vector of" in parse(property_set([(FMTID_SUMMARY, vector)]))[0].errors[0]
     nested = section([(2, struct.pack("<HHI", 0x100C, 0, 1) + struct.pack("<HHI", 0x100C, 0, 1) * 50)])
-    assert "nested" in parse(property_set([(ole.FMTID_SUMMARY, nested)]))[0].errors[0]
-    with pytest.raises(ole.PropertyError):
+    assert "nested" in parse(property_set([(FMTID_SUMMARY, nested)]))[0].errors[0]
+    with pytest.raises(PropertyError):
         parse(b"\xfe\xff" + b"\x00" * 10)
 
 
 def test_doc_text_cleans_fields() -> None:
     s = 'See \x13 HYPERLINK "http://x" \x14the site\x15 now\rnext\x07cell\x0bline'
-    assert ole.clean_doc_text(s) == "See the site now\nnext\tcell\nline"
+    assert clean_doc_text(s) == "See the site now\nnext\tcell\nline"
 
 
 # --- the corpus ---------------------------------------------------------------------------------

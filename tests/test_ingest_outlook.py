@@ -19,10 +19,18 @@ import pytest
 from conftest import shared_corpus
 from extract_msg.ole_writer import OleWriter
 
-from leaksift.ingest import outlook, sniff
+from leaksift.ingest import sniff
 from leaksift.ingest.base import Budget, BytesBlob, Context, FileBlob, IngestError, Limits, Parsed
 from leaksift.ingest.engine import Engine
+from leaksift.ingest.outlook import MsgReader
+from leaksift.ingest.outlook.mapi import pff_props
+from leaksift.ingest.outlook.pst import folder_name
+from leaksift.ingest.outlook.rebuild import RebuildLog, rfc822_chunks
 from leaksift.ingest.registry import default_registry
+from leaksift.ingest.support.html import html_to_text
+from leaksift.ingest.support.names import UniqueNames
+from leaksift.ingest.support.rtf import rtf_to_text
+from leaksift.ingest.support.transfer import ChunkStream
 
 logging.getLogger("extract_msg").setLevel(logging.CRITICAL)  # it logs every oddity of the fuzzed files
 
@@ -244,7 +252,7 @@ def test_msg_with_undecodable_message_class_still_reads(tmp_path: Path) -> None:
 def test_msg_damaged_input_is_an_error_not_a_crash(tmp_path: Path) -> None:
     garbage = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + os.urandom(6000)
     with pytest.raises(IngestError) as err:
-        direct(outlook.MsgReader(), BytesBlob(garbage))
+        direct(MsgReader(), BytesBlob(garbage))
     assert err.value.reason == "corrupt"
     (tmp_path / "garbage.msg").write_bytes(garbage)
     recs = ingest(tmp_path, "garbage.msg", tmp_path)
@@ -254,7 +262,7 @@ def test_msg_damaged_input_is_an_error_not_a_crash(tmp_path: Path) -> None:
     fnf = shared_corpus("ingest") / "fnf.msg"
     assert sniff.sniff(FileBlob(fnf), "fnf.msg") == sniff.EML
     with pytest.raises(IngestError) as err:
-        direct(outlook.MsgReader(), FileBlob(fnf))
+        direct(MsgReader(), FileBlob(fnf))
     assert err.value.reason == "corrupt"
 
 
@@ -415,9 +423,9 @@ S, I, T = 0x1F, 0x3, 0x40  # MAPI value types: unicode string, int32, time
 
 
 def rebuild(message: FakeMessage) -> tuple[email.message.EmailMessage, list[str]]:
-    log = outlook.RebuildLog()
+    log = RebuildLog()
     ctx = Context(limits=Limits(), out=Parsed(), budget=Budget(1 << 30))
-    blob = ctx.blob_from_stream(outlook.ChunkStream(outlook.rfc822_chunks(message, outlook.pff_props(message), log)))
+    blob = ctx.blob_from_stream(ChunkStream(rfc822_chunks(message, pff_props(message), log)))
     return email.message_from_bytes(blob.read_all(1 << 30), policy=email.policy.default), log.problems
 
 
@@ -486,13 +494,13 @@ def test_pst_rebuild_of_an_item_that_is_not_a_message() -> None:
 # --- helpers ----------------------------------------------------------------------------------------------
 
 def test_names_and_markup_helpers() -> None:
-    names = outlook.UniqueNames()
+    names = UniqueNames()
     assert [names.take(n) for n in ("a.txt", "a.txt", "a.txt", "README", "README")] == \
         ["a.txt", "a~2.txt", "a~3.txt", "README", "README~2"]
-    assert outlook.folder_name("Inbox/2019") == "Inbox∕2019" and outlook.folder_name(None) == "(unnamed)"
+    assert folder_name("Inbox/2019") == "Inbox∕2019" and folder_name(None) == "(unnamed)"
     rtf = (rb"{\rtf1\ansi\ansicpg1251{\fonttbl{\f0 Arial;}}{\*\generator x;}\f0 "
            rb"\'cf\'f0\'e8\'e2\'e5\'f2 \u8364?\par {\*\htmltag <br>}\htmlrtf skip\htmlrtf0 done}")
-    assert outlook.rtf_to_text(rtf) == "Привет €\ndone"
+    assert rtf_to_text(rtf) == "Привет €\ndone"
     html = "<html><head><title>t</title><style>p{}</style></head><body><p>Hi&nbsp;there</p><br>x &amp; y</body></html>"
-    assert outlook.html_to_text(html) == "Hi there\n\nx & y"
-    assert outlook.html_to_text("<html><head><meta x=1><body>unclosed head</body>") == "unclosed head"
+    assert html_to_text(html) == "Hi there\n\nx & y"
+    assert html_to_text("<html><head><meta x=1><body>unclosed head</body>") == "unclosed head"

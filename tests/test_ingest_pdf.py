@@ -12,9 +12,12 @@ import pytest
 from pikepdf import Dictionary, Name
 
 from conftest import shared_corpus
-from leaksift.ingest import pdf as pdfmod
 from leaksift.ingest.base import Limits
 from leaksift.ingest.engine import Engine
+from leaksift.ingest.pdf import PdfReader
+from leaksift.ingest.pdf.objects import pdf_date_iso
+from leaksift.ingest.pdf.revisions import follow_chain
+from leaksift.ingest.pdf.syntax import parse_dict
 from leaksift.ingest.registry import default_registry
 
 XMP = b"""<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>
@@ -119,19 +122,19 @@ def ingest(path: Path, limits: Limits | None = None):
     ("Thu May 4 2017", None),
 ])
 def test_pdf_dates_keep_the_offset_as_written(raw: str, iso: str | None) -> None:
-    assert pdfmod.pdf_date_iso(raw) == iso
+    assert pdf_date_iso(raw) == iso
 
 
 def test_dictionary_parser_without_recursion() -> None:
     buf = b"<< /Size 12 /Root 1 0 R /ID [<0A0b> (a\\(b\\)c\\101)] /Nested << /A [1 [2 3] /N#20x] >> /F 1.5 /T true >>"
-    d, end = pdfmod.parse_dict(buf, 0)
+    d, end = parse_dict(buf, 0)
     assert end == len(buf)
     assert d["/Size"] == 12 and str(d["/Root"]) == "1 0 R"
     assert d["/ID"] == [b"\x0a\x0b", b"a(b)cA"]
     assert d["/Nested"] == {"/A": [1, [2, 3], "/N x"]}
     assert d["/F"] == 1.5 and d["/T"] is True
     with pytest.raises(ValueError):
-        pdfmod.parse_dict(b"<< /A " + b"[" * 1000, 0)  # nesting cap, not a RecursionError
+        parse_dict(b"<< /A " + b"[" * 1000, 0)  # nesting cap, not a RecursionError
 
 
 # --- structure and metadata ------------------------------------------------------------------------
@@ -366,7 +369,7 @@ def test_chain_reads_small_windows_of_a_big_file(tmp_path: Path) -> None:
             return out
 
     with Counting(path, "r") as f:
-        out = pdfmod.follow_chain(f, path.stat().st_size)
+        out = follow_chain(f, path.stat().st_size)
     assert out["revisions"] == 2
     assert Counting.read_bytes < 1024 * 1024
 
@@ -451,7 +454,7 @@ def test_blobs_in_memory_and_spooled_read_alike(tmp_path: Path) -> None:
     results = []
     for blob in (FileBlob(path), BytesBlob(path.read_bytes()), spooled):
         ctx = Context(Limits(), Parsed(), Budget(10 ** 9))
-        list(pdfmod.PdfReader().read(blob, ctx))
+        list(PdfReader().read(blob, ctx))
         blob.close()
         md = ctx.out.metadata
         results.append((type(blob).__name__, md["revisions"], md["info"]["Title"], "Hello leak 1" in ctx.out.text))

@@ -17,6 +17,8 @@ from leaksift.ingest import text as textmod
 from leaksift.ingest.base import Limits
 from leaksift.ingest.engine import Engine
 from leaksift.ingest.registry import default_registry
+from leaksift.ingest.support.rtf import RtfText
+from leaksift.ingest.support.xmp import xmp_properties
 
 
 def ingest(path: Path, limits: Limits | None = None):
@@ -172,7 +174,7 @@ def test_rtf_text_and_info(tmp_path: Path) -> None:
 def test_rtf_is_streamed_across_chunks() -> None:
     """A control word cut by a chunk boundary, and deep nesting: no recursion, same text."""
     doc = b"{\\rtf1 " + b"{" * 5000 + b"deep" + b"}" * 5000 + b" \\par " + b"x" * 10 + b"}"
-    machine = textmod.RtfText(1000)
+    machine = RtfText(1000)
     carry = b""
     for i in range(0, len(doc), 7):
         buf = carry + doc[i:i + 7]
@@ -283,10 +285,10 @@ def test_corpus_text_files() -> None:
      b'<rdf:li>b</rdf:li></rdf:Bag></dc:subject></rdf:Description></rdf:RDF>\x00\x00', "dc:subject", ["a", "b"]),
 ])
 def test_xmp_properties(packet: bytes, key: str, value: object) -> None:
-    props, err = textmod.xmp_properties(packet)
+    props, err = xmp_properties(packet)
     assert err is None and props[key] == value
 
 
 def test_xmp_entity_bomb_is_an_error_not_a_hang() -> None:
-    props, err = textmod.xmp_properties(BILLION_LAUGHS)
+    props, err = xmp_properties(BILLION_LAUGHS)
     assert props == {} and "EntitiesForbidden" in err

@@ -31,6 +31,7 @@ import py7zr.io
 from . import sniff
 from .base import (BOMB, CORRUPT, ENCRYPTED, TOO_LARGE, TRUNCATED, UNSUPPORTED, Blob, Child, Context,
                    IngestError, Limits)
+from .support.names import path_parts
 
 MAX_LISTED = 1000  # links, rar members ... kept in an archive's metadata
 LINK_TARGET_BYTES = 4096
@@ -41,11 +42,7 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 def clean_member_name(written: str) -> str:
     """A member path reduced to relative components: no root, drive, "." or ".."."""
-    parts = written.replace("\\", "/").split("/")
-    if parts and _DRIVE.match(parts[0]):
-        parts[0] = parts[0][2:]
-    kept = [p for p in parts if p not in ("", ".", "..")]
-    return "/".join(kept) or "unnamed"
+    return "/".join(path_parts(_DRIVE.sub("", written, count=1))) or "unnamed"
 
 
 def _name_meta(written: str) -> tuple[str, dict[str, Any]]:

@@ -9,9 +9,6 @@ The standard library only parses each part's header block.
 
 from __future__ import annotations
 
-import binascii
-import codecs
-import io
 import mmap
 import plistlib
 import re
@@ -22,18 +19,18 @@ from email import policy as email_policy
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
-from html.parser import HTMLParser
-from typing import Any, Iterator, Union
+from typing import Any, Iterator
 from xml.parsers.expat import ExpatError
 
 from ..model import EmailFields
 from . import sniff
 from .base import CORRUPT, TOO_DEEP, TOO_LARGE, TRUNCATED, Blob, BytesBlob, Child, Context, IngestError, MiB
-
-Buf = Union[bytes, mmap.mmap]  # the raw message: bytes in memory or a read-only map of a file
+from .support.headers import clean, decode_header_value, decode_text, decode_words, raw_text, unfolded_text
+from .support.html import html_to_text
+from .support.names import UniqueNames, safe_name
+from .support.transfer import Buf, ChunkStream, DecodeError, decoded_chunks
 
 TOO_MANY_PARTS = "too_many_parts"
-CHUNK = 1 * MiB
 MAX_HEADER_BLOCK = 1 * MiB  # bytes of one header block handed to the parser
 MAX_HEADERS = 1000  # header pairs kept in metadata
 MAX_HEADER_CHARS = 8192  # characters kept of one header value
@@ -41,275 +38,12 @@ MAX_ADDR_CHARS = 16384  # header text given to the address parser (slow on hosti
 MAX_DEFECTS = 50
 MAX_RECEIVED = 200
 MAX_OUTLINE_CHARS = 4000
-MAX_NAME_CHARS = 255
 MAX_PLIST_BYTES = 1 * MiB
 # RFC 5322 allows these once; a second one is recorded for a later check.
 SINGLETONS = ("from", "sender", "reply-to", "to", "cc", "bcc", "subject", "date", "message-id",
               "in-reply-to", "references")
 MESSAGE_TYPES = ("message/rfc822", "message/global")
 BODY_TYPES = ("text/plain", "text/html")
-
-
-# ---------------------------------------------------------------- decoding text
-
-def clean(text: str) -> str:
-    """Text safe to store as UTF-8 JSON: no NULs, no lone surrogates."""
-    text = text.replace("\x00", "\ufffd")
-    return _SURROGATES.sub("\ufffd", text)
-
-
-_SURROGATES = re.compile("[\ud800-\udfff]")
-_ASCII_LABELS = frozenset({"", "ascii", "us-ascii", "us_ascii", "ansi_x3.4-1968", "646", "unknown-8bit"})
-
-
-def raw_text(data: bytes) -> str:
-    """Bytes of unknown charset: UTF-8 when they are valid UTF-8, else Windows-1252."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", "replace")
-
-
-def decode_text(data: bytes, charset: str | None) -> str:
-    """Decode with the declared charset; unknown or missing: UTF-8, then Windows-1252."""
-    label = (charset or "").strip().strip("\"'").lower()[:64]
-    if label not in _ASCII_LABELS:  # 8-bit text labelled ASCII is common: guess instead
-        try:
-            info = codecs.lookup(label)
-            if getattr(info, "_is_text_encoding", True):  # not rot13, base64, zlib ...
-                return clean(data.decode(info.name, "replace"))
-        except (LookupError, UnicodeError, ValueError, TypeError):
-            pass
-    return clean(raw_text(data))
-
-
-_ENCODED_WORD = re.compile(rb"=\?([^?\s]{1,64})\?([bBqQ])\?([^?]*)\?=")
-_B64_KEEP = re.compile(rb"[^A-Za-z0-9+/=]+")
-_B64_JUNK = re.compile(rb"[^A-Za-z0-9+/=\s]")
-_B64_PAD = re.compile(rb"=+")
-
-
-def _word_bytes(enc: bytes, text: bytes) -> tuple[bytes, bool]:
-    """Decode the payload of one RFC 2047 word; the flag says it was broken."""
-    if enc in (b"q", b"Q"):
-        return binascii.a2b_qp(text, header=True), True
-    out, ok = bytearray(), True
-    for seg in _B64_PAD.split(_B64_KEEP.sub(b"", text)):
-        try:
-            out += _b64_segment(seg)
-        except DecodeError:
-            ok = False
-            out += _b64_segment(seg[:-1])
-    return bytes(out), ok
-
-
-def decode_words(data: bytes) -> str:
-    """Decode RFC 2047 encoded words and raw 8-bit text; never raises."""
-    out: list[str] = []
-    pending = bytearray()
-    pending_cs: str | None = None
-
-    def flush() -> None:
-        nonlocal pending_cs
-        if pending_cs is not None:
-            out.append(_decode_word_text(bytes(pending), pending_cs))
-        pending.clear()
-        pending_cs = None
-
-    last, prev_word = 0, False
-    for m in _ENCODED_WORD.finditer(data):
-        gap = data[last:m.start()]
-        if gap and not (prev_word and not gap.strip(b" \t\r\n")):  # space between words is dropped
-            flush()
-            out.append(raw_text(gap))
-        charset = m.group(1).split(b"*")[0].decode("ascii", "replace").lower()  # RFC 2231 language
-        raw, ok = _word_bytes(m.group(2), m.group(3))
-        if charset != pending_cs:  # words of one charset join first: a character may span two
-            flush()
-            pending_cs = charset
-        pending.extend(raw)
-        if not ok:
-            flush()
-            out.append("\ufffd")
-        last, prev_word = m.end(), True
-    flush()
-    if last < len(data):
-        out.append(raw_text(data[last:]))
-    return clean("".join(out))
-
-
-def _decode_word_text(data: bytes, charset: str) -> str:
-    try:
-        info = codecs.lookup(charset)
-        if getattr(info, "_is_text_encoding", True):
-            return data.decode(info.name, "replace")
-    except (LookupError, UnicodeError, ValueError, TypeError):
-        pass
-    return data.decode("utf-8", "replace")
-
-
-_UNFOLD = re.compile(rb"\r?\n(?=[ \t])")
-
-
-def _unfolded_text(raw: bytes) -> str:
-    return raw_text(_UNFOLD.sub(b"", raw).replace(b"\r", b"").replace(b"\n", b"").strip(b" \t"))
-
-
-def decode_header_value(raw: bytes) -> str:
-    """A raw header value (bytes, possibly folded) as readable text."""
-    value = _UNFOLD.sub(b"", raw).replace(b"\r", b"").replace(b"\n", b"").strip(b" \t")
-    return decode_words(value)
-
-
-class _HtmlText(HTMLParser):
-    """Collect the visible text of an HTML body, one line per block."""
-
-    _BREAK = frozenset({"br", "p", "div", "tr", "li", "ul", "ol", "table", "blockquote", "pre", "hr",
-                        "h1", "h2", "h3", "h4", "h5", "h6", "title", "section", "article", "header",
-                        "footer", "dd", "dt"})
-    _SKIP = frozenset({"script", "style"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def _line_break(self) -> None:
-        if self.parts and not self.parts[-1].endswith("\n"):
-            self.parts.append("\n")
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skip += 1
-        elif tag == "br":
-            self.parts.append("\n")
-        elif tag in self._BREAK:
-            self._line_break()
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "br":
-            self.parts.append("\n")
-        elif tag in self._BREAK:
-            self._line_break()
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP:
-            self._skip = max(0, self._skip - 1)
-        elif tag in self._BREAK:
-            self._line_break()
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> str:
-    parser = _HtmlText()
-    try:
-        parser.feed(html)
-        parser.close()
-    except (AssertionError, ValueError, IndexError, TypeError):  # keep what was read before the fault
-        pass
-    lines = [" ".join(line.split()) for line in "".join(parser.parts).split("\n")]
-    out: list[str] = []
-    for line in lines:
-        if line or (out and out[-1]):
-            out.append(line)
-    return "\n".join(out).strip()
-
-
-# ---------------------------------------------------------- transfer decoding
-
-class DecodeError(ValueError):
-    """Transfer-encoded data that cannot be decoded."""
-
-
-def _b64_segment(seg: bytes) -> bytes:
-    """One run of base64 characters ended by padding or by the data's end."""
-    if len(seg) % 4 == 1:
-        raise DecodeError("base64 data has a dangling character")
-    try:
-        return binascii.a2b_base64(seg + b"=" * (-len(seg) % 4))
-    except binascii.Error as e:
-        raise DecodeError(f"base64: {e}") from e
-
-
-def _raw_chunks(buf: Buf, start: int, end: int) -> Iterator[bytes]:
-    for pos in range(start, end, CHUNK):
-        yield buf[pos:min(pos + CHUNK, end)]
-
-
-def _b64_chunks(raw: Iterator[bytes], warnings: list[str]) -> Iterator[bytes]:
-    carry = b""
-    for chunk in raw:
-        if not warnings and _B64_JUNK.search(chunk):
-            warnings.append("non-base64 characters ignored")
-        *done, last = _B64_PAD.split(carry + _B64_KEEP.sub(b"", chunk))
-        for seg in done:  # runs closed by padding: concatenated base64 blocks decode one by one
-            yield _b64_segment(seg)
-        n = len(last) - len(last) % 4
-        if n:
-            yield _b64_segment(last[:n])
-        carry = last[n:]
-    if carry:
-        yield _b64_segment(carry)
-
-
-def _qp_chunks(raw: Iterator[bytes]) -> Iterator[bytes]:
-    carry = b""
-    for chunk in raw:
-        data = carry + chunk
-        cut = data.rfind(b"\n") + 1
-        if cut == 0 and len(data) > 2 * CHUNK:  # one endless line: cut where no =XX is split
-            tail = data[-3:]
-            cut = len(data) - 3 + tail.index(b"=") if b"=" in tail else len(data)
-        if cut:
-            yield binascii.a2b_qp(data[:cut])
-        carry = data[cut:]
-    if carry:
-        yield binascii.a2b_qp(carry)
-
-
-def decoded_chunks(buf: Buf, start: int, end: int, cte: str, warnings: list[str]) -> Iterator[bytes]:
-    raw = _raw_chunks(buf, start, end)
-    if cte == "base64":
-        return _b64_chunks(raw, warnings)
-    if cte == "quoted-printable":
-        return _qp_chunks(raw)
-    if cte not in ("", "7bit", "8bit", "binary"):
-        warnings.append(f"unknown transfer encoding {cte[:40]!r} kept as is")
-    return raw
-
-
-class ChunkStream(io.RawIOBase):
-    """A read-only stream over an iterator of byte chunks (for Context.blob_from_stream)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        parts = [self._pending] if self._pending else []
-        total = len(self._pending)
-        self._pending = b""
-        while size is None or size < 0 or total < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            parts.append(chunk)
-            total += len(chunk)
-        data = b"".join(parts)
-        if size is not None and 0 <= size < len(data):
-            data, self._pending = data[:size], data[size:]
-        return data
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[:len(data)] = data
-        return len(data)
 
 
 # -------------------------------------------------------------- header blocks
@@ -364,7 +98,7 @@ def parse_header_block(block: bytes) -> Headers:
     for name in ("content-type", "content-disposition"):
         value = next((v for n, v in items if n.lower() == name), None)
         if value is not None:
-            msg.replace_header(name, _unfolded_text(value))
+            msg.replace_header(name, unfolded_text(value))
     return Headers(items=items, msg=msg, defects=defects, unixfrom=unixfrom)
 
 
@@ -604,7 +338,7 @@ def _fill_email(headers: Headers, ctx: Context) -> None:
     for name, value in decoded:
         by_name.setdefault(name.lower(), []).append(value)
     # Addresses are parsed before RFC 2047 decoding: a decoded name may hold commas or brackets.
-    undecoded = {n: [clean(_unfolded_text(v)) for v in headers.all(n)] for n in ("from", "to", "cc")}
+    undecoded = {n: [clean(unfolded_text(v)) for v in headers.all(n)] for n in ("from", "to", "cc")}
 
     def first(name: str) -> str | None:
         values = by_name.get(name)
@@ -675,37 +409,7 @@ def _part_text(buf: Buf, p: Part, cap: int, defects: list[str]) -> str:
     except DecodeError as e:
         _defect(defects, f"part {p.index}: {e}")
     text = decode_text(b"".join(chunks)[:cap], p.charset).replace("\r\n", "\n")
-    return html_to_text(text) if p.ctype == "text/html" else text
-
-
-def safe_name(declared: str) -> str:
-    """The last path component of a declared file name, without NULs or control characters."""
-    text = "".join(ch for ch in declared if ch >= " " and ch != "\x7f")
-    comps = [c.strip() for c in re.split(r"[\\/]+", text)]
-    comps = [c for c in comps if c not in ("", ".", "..")]
-    name = clean(comps[-1]) if comps else ""
-    if len(name) > MAX_NAME_CHARS:
-        stem, dot, ext = name.rpartition(".")
-        name = stem[:MAX_NAME_CHARS - len(ext) - 1] + "." + ext if dot and len(ext) < 16 else name[:MAX_NAME_CHARS]
-    return name
-
-
-def _unique(name: str, used: dict[str, int]) -> str:
-    """`name`, or `stem~2.ext`, `stem~3.ext` ... when the message already has it (any case)."""
-    key = name.casefold()
-    if key not in used:
-        used[key] = 2  # the next suffix to try for this name
-        return name
-    stem, dot, ext = name.rpartition(".")
-    if not dot or not stem:
-        stem, dot, ext = name, "", ""
-    k = used[key]
-    while f"{stem}~{k}{dot}{ext}".casefold() in used:
-        k += 1
-    used[key] = k + 1
-    name = f"{stem}~{k}{dot}{ext}"
-    used[name.casefold()] = 2
-    return name
+    return html_to_text(text, compact=True) if p.ctype == "text/html" else text
 
 
 def _child_metadata(p: Part, number: int) -> dict[str, Any]:
@@ -771,13 +475,13 @@ def read_message(buf: Buf, start: int, end: int, ctx: Context) -> Iterator[Child
     if defects:
         meta["mime_defects"] = defects
 
-    used: dict[str, int] = {}
+    names = UniqueNames(ignore_case=True)
     for p in attachments:
         number = numbers[p.index]
         declared = ""
         if p.filename:
             declared = safe_name(decode_words(p.filename.replace("\x00", "").encode("utf-8", "surrogateescape")))
-        yield _extract(buf, p, _unique(declared or f"part-{number}", used), number, ctx)
+        yield _extract(buf, p, names.take(declared or f"part-{number}"), number, ctx)
     if tree.error is not None:
         raise tree.error
 

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, Iterator
 from PIL import ExifTags, Image, IptcImagePlugin, TiffImagePlugin, UnidentifiedImageError
 
 from .base import CORRUPT, TOO_LARGE, UNSUPPORTED, Blob, Child, Context, IngestError
-from .text import xmp_properties
+from .support.xmp import xmp_properties
 
 FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/tiff": "TIFF",
            "image/bmp": "BMP", "image/jp2": "JPEG2000", "image/heic": "AVIF"}

@@ -16,7 +16,8 @@ from typing import BinaryIO, Iterator
 
 from . import sniff
 from .base import BOMB, Blob, Child, Context, IngestError
-from .email import ChunkStream, clean
+from .support.headers import clean
+from .support.transfer import ChunkStream
 
 LINE_CAP = 64 * 1024  # a longer line is read in pieces of this size
 MAX_FROM_LINE = 1000  # characters of a separator line kept in metadata
