@@ -9,6 +9,8 @@ from .base import CheckContext, ItemCheck
 
 # Item checks, in the order they run; each module exposes CHECKS, a list of check classes.
 ITEM_CHECK_MODULES: tuple[str, ...] = (
+    "leaksift.checks.dkim",
+    "leaksift.checks.arc",
     "leaksift.checks.headers",
 )
 

@@ -18,7 +18,7 @@ def proves_whole_body(findings: list[dict]) -> dict | None:
     """The evidence of a DKIM proof that covers the whole body, if the item has one."""
     for f in findings:
         ev = f.get("evidence") or {}
-        if f["check"] == "dkim" and f["effect"] == "proves" and ev.get("body") == "verified" \
+        if f["check"] == "dkim" and f["effect"] == "proves" and ev.get("status") == "verified" \
                 and not ev.get("length_limited"):
             return ev
     return None
