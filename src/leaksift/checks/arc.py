@@ -33,6 +33,7 @@ from .base import CheckContext
 from .dkimverify import (ArchiveDKIM, KeyUnusable, SignatureInvalid, key_accepts, message_bytes, parse_key)
 
 CHECK = "arc"
+ARC_SEAL = re.compile(rb"^arc-seal[ \t]*:", re.I | re.M)
 ARC_HEADERS = (b"arc-seal", b"arc-message-signature", b"arc-authentication-results")
 MAX_KEY_COMBINATIONS = 16  # when a sealer's selector has several records, the chain is tried with each
 MAX_TEXT = 2000
@@ -176,8 +177,8 @@ class ArcCheck:
 
     def run(self, rec: ItemRecord, ctx: CheckContext) -> list[Finding]:
         message = message_bytes(rec)
-        if not message:
-            return []
+        if not message or not ARC_SEAL.search(message.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]):
+            return []  # most mail has no ARC: skip parsing it a second time
         try:
             chain = validate_chain(message, ctx.keys)
         except dkim.DKIMException as e:

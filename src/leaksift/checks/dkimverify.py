@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -187,6 +188,7 @@ class PublicKey:
         return [f.strip() for f in self.tags.get(b"t", b"").split(b":")]
 
 
+@functools.lru_cache(maxsize=4096)  # a case has few keys and many messages: parse each record once
 def parse_key(record: bytes) -> PublicKey:
     """A key record (RFC 6376 section 3.6.1) read as a verifier must, or KeyUnusable saying why not."""
     try:
