@@ -60,6 +60,7 @@ def scan(
     leaked_at: Optional[str] = typer.Option(None, "--leaked-at", help="When the dump was published (ISO 8601)."),
     jobs: int = typer.Option(os.cpu_count() or 2, "--jobs", "-j", min=1, help="Worker processes."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    dns: bool = typer.Option(False, "--dns", help="Ask DNS for keys the case lacks (never done otherwise)."),
 ) -> None:
     """Ingest a dump into a case database (resumable: run it again to finish or update)."""
     leaked = _parse_leaked_at(leaked_at)
@@ -71,22 +72,72 @@ def scan(
             store.set_meta("leaked_at", leaked)
         for key_file in keys:
             _import_keys(store, key_file)
-        leaked = leaked or store.get_meta("leaked_at")
-        keystore = KeyStore()
-        for record in store.keys():
-            keystore.add(record)
-        check_ctx = CheckContext(keys=keystore,
-                                 leaked_at=datetime.fromisoformat(leaked) if leaked else None)
-        scan_id = store.begin_scan(str(dump), {"jobs": jobs, "keys": [str(k) for k in keys], "leaked_at": leaked})
+        check_ctx = _check_context(store)
+        scan_id = store.begin_scan(str(dump), {"jobs": jobs, "keys": [str(k) for k in keys], "leaked_at": leaked,
+                                               "dns": dns})
         scanner = Scanner(store=store, root=dump, jobs=jobs, limits=Limits(), check_ctx=check_ctx)
         try:
             stats = _run_with_progress(scanner, quiet)
         except ScanError as e:
             console.print(f"[red]scan stopped:[/red] {e}")
             raise typer.Exit(1)
+        if dns:
+            _dns_then_recheck(store)
         store.end_scan(scan_id, {"items": stats.items, "errors": stats.errors, "sources": stats.sources,
                                  "skipped": stats.sources_skipped, "seconds": round(stats.seconds, 2)})
         _print_summary(store.summary(), stats)
+    finally:
+        store.close()
+
+
+def _check_context(store) -> CheckContext:  # noqa: ANN001 - a CaseStore
+    """What the checks judge by: the case's keys and the publication date of the dump."""
+    keystore = KeyStore()
+    for record in store.keys():
+        keystore.add(record)
+    leaked = store.get_meta("leaked_at")
+    return CheckContext(keys=keystore, leaked_at=datetime.fromisoformat(leaked) if leaked else None)
+
+
+def _dns_then_recheck(store) -> None:  # noqa: ANN001 - a CaseStore
+    from .checks.recheck import fetch_missing_keys
+
+    n = fetch_missing_keys(store)
+    console.print(f"DNS: {n} new key records, stored with the time of the query")
+    if n:
+        _recheck(store, _check_context(store), everything=False)
+
+
+def _recheck(store, ctx: CheckContext, everything: bool) -> int:  # noqa: ANN001 - a CaseStore
+    from .checks.case import run_case_checks
+    from .checks.recheck import recheck, unverified_signatures
+
+    ids = store.item_ids("email") if everything else sorted(
+        {i for items in unverified_signatures(store).values() for i in items})
+    n = recheck(store, ctx, ids)
+    run_case_checks(store, ctx)
+    return n
+
+
+@app.command()
+def check(
+    db: str = typer.Option(..., "--db"),
+    keys: list[Path] = typer.Option([], "--keys", exists=True, dir_okay=False, help="More key files first."),
+    dns: bool = typer.Option(False, "--dns", help="Ask DNS for keys the case lacks (never done otherwise)."),
+    everything: bool = typer.Option(False, "--all", help="Recheck every email, not only unverifiable ones."),
+) -> None:
+    """Run the email checks again from the case (after new keys arrived); the dump is not read again."""
+    store = _open_case(db)
+    try:
+        for key_file in keys:
+            _import_keys(store, key_file)
+        if dns:
+            from .checks.recheck import fetch_missing_keys
+
+            console.print(f"DNS: {fetch_missing_keys(store)} new key records, stored with the time of the query")
+        n = _recheck(store, _check_context(store), everything)
+        console.print(f"rechecked {n} emails")
+        _print_summary(store.summary())
     finally:
         store.close()
 

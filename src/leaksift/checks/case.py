@@ -37,7 +37,7 @@ def run_case_checks(store: CaseStore, ctx: CheckContext, checks: list[CaseCheck]
     added = 0
     for check in checks:
         touched = store.clear_findings(check.name)
-        _refresh(store, touched)  # before the check reads verdicts: none may rest on its own old findings
+        refresh_verdicts(store, touched)  # before the check reads verdicts: none may rest on its own old findings
         seen: set[tuple[str, str]] = set()
         batch: dict[str, list[Finding]] = {}
         for item_id, finding in check.run(store, ctx):
@@ -47,11 +47,12 @@ def run_case_checks(store: CaseStore, ctx: CheckContext, checks: list[CaseCheck]
             batch.setdefault(item_id, []).append(finding)
         store.append_findings(batch)
         added += sum(len(v) for v in batch.values())
-        _refresh(store, set(batch))
+        refresh_verdicts(store, set(batch))
     return added
 
 
-def _refresh(store: CaseStore, item_ids: set[str]) -> None:
+def refresh_verdicts(store: CaseStore, item_ids: set[str]) -> None:
+    """Decide again the verdicts of items whose findings changed."""
     verdicts = {}
     for item_id in sorted(item_ids):
         error, findings = store.item_evidence(item_id)

@@ -242,6 +242,27 @@ class SQLiteStore:
                 [(item_id, f.check, f.summary, f.effect, _dumps(f.evidence))
                  for item_id, fs in sorted(findings.items()) for f in fs])
 
+    def findings_of(self, check: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        cur = self.db.cursor()
+        cur.execute("SELECT item_id, evidence FROM findings WHERE check_name = ? ORDER BY id", (check,))
+        while rows := cur.fetchmany(500):
+            for r in rows:
+                yield r["item_id"], json.loads(r["evidence"] or "{}")
+
+    def replace_findings(self, item_id: str, checks: list[str], findings: list[Finding]) -> None:
+        """Swap the findings these checks made on one item for new ones."""
+        with self._tx():
+            self.db.execute(f"DELETE FROM findings WHERE item_id = ? AND check_name IN ({','.join('?' * len(checks))})",
+                            (item_id, *checks))
+            self.db.executemany(
+                "INSERT INTO findings(item_id, check_name, summary, effect, evidence) VALUES (?,?,?,?,?)",
+                [(item_id, f.check, f.summary, f.effect, _dumps(f.evidence)) for f in findings])
+
+    def item_ids(self, kind: str | None = None) -> list[str]:
+        if kind:
+            return [r[0] for r in self.db.execute("SELECT id FROM items WHERE kind = ? ORDER BY path, id", (kind,))]
+        return [r[0] for r in self.db.execute("SELECT id FROM items ORDER BY path, id")]
+
     def item_evidence(self, item_id: str) -> tuple[str | None, list[Finding]]:
         row = self.db.execute("SELECT error FROM items WHERE id = ?", (item_id,)).fetchone()
         found = [Finding(r["check_name"], r["summary"], r["effect"], json.loads(r["evidence"] or "{}"))
