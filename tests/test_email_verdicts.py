@@ -84,3 +84,27 @@ def test_attachments_of_verified_messages_and_their_copies_are_verified(case) ->
             assert r["verdict"] in ("verified", "suspicious")
     parts = [r for r in rows if r["kind"] == "attachment" and by_id[r["parent"]]["verdict"] == "verified"]
     assert parts and all(r["verdict"] == "verified" for r in parts)
+
+
+def test_a_loose_copy_of_a_verified_attachment_is_verified(tmp_path) -> None:
+    import email
+    import shutil
+
+    src = tmp_path / "src"
+    manifest = build_sample(src / "leak", keys_out=src / "keys.zone")
+    msg = next(m for m in manifest.messages if m.attachments and m.dkim == "pass" and not m.tampering
+               and m.key_bits and m.key_bits >= 2048
+               and any("!" not in loc.path and "#" not in loc.path and loc.dkim == "pass" for loc in m.locations))
+    loc = next(loc for loc in msg.locations if "!" not in loc.path and "#" not in loc.path and loc.dkim == "pass")
+    parsed = email.message_from_bytes((src / "leak" / loc.path).read_bytes())
+    part = next(p for p in parsed.walk() if p.get_filename() == msg.attachments[0]["filename"])
+    loose = src / "leak" / "loose" / "copy-of-attachment.bin"
+    loose.parent.mkdir()
+    loose.write_bytes(part.get_payload(decode=True))
+    ctx = CheckContext(keys=KeyStore.from_files([src / "keys.zone"]))
+    scan_dump(src / "leak", tmp_path / "case.db", check_ctx=ctx)
+    row = next(r for r in export_lines(tmp_path / "case.db") if r["path"] == "loose/copy-of-attachment.bin")
+    assert row["verdict"] == "verified"
+    assert [f["summary"] for f in row["findings"] if f["check"] == "inherit"] == [
+        "Identical bytes (same SHA-256) to an item proven elsewhere in the case."]
+    shutil.rmtree(src)
