@@ -274,6 +274,14 @@ class SQLiteStore:
         with self._tx():
             self.db.executemany("UPDATE items SET verdict = ? WHERE id = ?", [(v, k) for k, v in verdicts.items()])
 
+    def _brief_findings(self, item_id: str, check: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT check_name, effect, evidence FROM findings WHERE item_id = ?"
+        args: tuple = (item_id,)
+        if check:
+            sql, args = sql + " AND check_name = ?", (item_id, check)
+        return [{"check": f["check_name"], "effect": f["effect"], "evidence": json.loads(f["evidence"] or "{}")}
+                for f in self.db.execute(sql + " ORDER BY id", args)]
+
     def verified_items(self) -> Iterator[dict[str, Any]]:
         """Items whose verdict is verified, with their findings."""
         cur = self.db.cursor()
@@ -281,10 +289,7 @@ class SQLiteStore:
         while rows := cur.fetchmany(500):
             for r in rows:
                 d = dict(r)
-                d["findings"] = [
-                    {"check": f["check_name"], "effect": f["effect"], "evidence": json.loads(f["evidence"] or "{}")}
-                    for f in self.db.execute("SELECT check_name, effect, evidence FROM findings WHERE item_id = ?",
-                                             (d["id"],))]
+                d["findings"] = self._brief_findings(d["id"])
                 yield d
 
     def delivered_emails(self) -> Iterator[dict[str, Any]]:
@@ -296,10 +301,7 @@ class SQLiteStore:
         while rows := cur.fetchmany(500):
             for r in rows:
                 d = dict(r)
-                d["findings"] = [
-                    {"check": f["check_name"], "effect": f["effect"], "evidence": json.loads(f["evidence"] or "{}")}
-                    for f in self.db.execute("SELECT check_name, effect, evidence FROM findings "
-                                             "WHERE item_id = ? AND check_name = 'dkim'", (d["id"],))]
+                d["findings"] = self._brief_findings(d["id"], "dkim")
                 yield d
 
     def descendants(self, item_id: str) -> list[dict[str, Any]]:
