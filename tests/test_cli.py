@@ -121,3 +121,16 @@ def test_keys_import_and_list(tmp_path: Path) -> None:
     assert any(r["key_type"] == "ed25519" for r in rows)
     res = runner.invoke(app, ["keys", "import", str(tmp_path / "keys.zone"), "--db", str(db)])
     assert "0 new key records" in " ".join(res.output.split())
+
+
+def test_progress_shows_rates_and_errors(tmp_path: Path, monkeypatch) -> None:
+    dump = tmp_path / "dump"
+    for i in range(5):
+        write_eml(dump / f"{i}.eml", i)
+    (dump / "broken.zip").write_bytes(b"PK\x03\x04 truncated")
+    monkeypatch.setenv("LEAKSIFT_PROGRESS", "1")
+    res = runner.invoke(app, ["scan", str(dump), "--db", str(tmp_path / "c.db")])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "items/s" in text and "MB/s" in text and "1 errors" in text
+    assert "kind: email" in text and "error: " in text  # the summary table at the end
