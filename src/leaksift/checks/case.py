@@ -15,6 +15,7 @@ CASE_CHECK_MODULES: tuple[str, ...] = (
     "leaksift.checks.inherit",
     "leaksift.checks.threads",
     "leaksift.checks.baseline",
+    "leaksift.checks.rsids",
 )
 
 

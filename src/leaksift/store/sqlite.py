@@ -282,6 +282,18 @@ class SQLiteStore:
         return [{"check": f["check_name"], "effect": f["effect"], "evidence": json.loads(f["evidence"] or "{}")}
                 for f in self.db.execute(sql + " ORDER BY id", args)]
 
+    def items_with_metadata(self, key: str) -> Iterator[dict[str, Any]]:
+        """Items whose content metadata has this top-level key, with their metadata, streamed."""
+        cur = self.db.cursor()
+        cur.execute("SELECT i.id, i.path, i.kind, i.sha256, i.verdict, b.metadata FROM items i "
+                    "JOIN blobs b ON b.sha256 = i.sha256 WHERE json_extract(b.metadata, ?) IS NOT NULL "
+                    "ORDER BY i.path, i.id", (f"$.{key}",))
+        while rows := cur.fetchmany(500):
+            for r in rows:
+                d = dict(r)
+                d["metadata"] = json.loads(d["metadata"] or "{}")
+                yield d
+
     def verified_items(self) -> Iterator[dict[str, Any]]:
         """Items whose verdict is verified, with their findings."""
         cur = self.db.cursor()
@@ -325,6 +337,24 @@ class SQLiteStore:
                                "WHERE b.message_id = ? AND i.kind = 'email' ORDER BY (i.verdict = 'verified') DESC, "
                                "i.path, i.id", (message_id,))
         return [dict(r) for r in rows]
+
+    def text_blobs(self, min_chars: int = 1) -> Iterator[dict[str, Any]]:
+        """Distinct contents with some text, streamed: sha256, kind, text, metadata, and whether any copy is verified."""
+        cur = self.db.cursor()
+        cur.execute("SELECT b.sha256, b.text, b.metadata, i.kind, "
+                    "EXISTS (SELECT 1 FROM items j WHERE j.sha256 = b.sha256 AND j.verdict = 'verified') AS verified "
+                    "FROM blobs b JOIN items i ON i.id = b.best_item "
+                    "WHERE length(b.text) >= ? ORDER BY b.sha256", (min_chars,))
+        while rows := cur.fetchmany(500):
+            for r in rows:
+                d = dict(r)
+                d["metadata"] = json.loads(d["metadata"]) if d["metadata"] else {}
+                d["verified"] = bool(d["verified"])
+                yield d
+
+    def blob_text(self, sha256: str) -> str | None:
+        row = self.db.execute("SELECT text FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+        return row[0] if row else None
 
     def collect_garbage(self) -> None:
         """Drop content no location points to any more (left by a scan that was cut short)."""
