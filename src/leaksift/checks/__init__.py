@@ -12,6 +12,7 @@ ITEM_CHECK_MODULES: tuple[str, ...] = (
     "leaksift.checks.dkim",
     "leaksift.checks.arc",
     "leaksift.checks.headers",
+    "leaksift.checks.zipdates",
 )
 
 
