@@ -16,6 +16,7 @@ CASE_CHECK_MODULES: tuple[str, ...] = (
     "leaksift.checks.threads",
     "leaksift.checks.baseline",
     "leaksift.checks.rsids",
+    "leaksift.checks.uilang",
 )
 
 

@@ -88,12 +88,18 @@ class Content:
 
 
 def word_changes(a: list[str], b: list[str]) -> tuple[float, list[dict[str, str]], int]:
-    """Similarity of two word lists and their changed places (a's words, b's words)."""
+    """Similarity of two word lists and their changed places (a's words, b's words), the first few kept."""
     sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
     ratio = sm.ratio()
     changes = [{"a": " ".join(a[i1:i2]), "b": " ".join(b[j1:j2])}
                for op, i1, i2, j1, j2 in sm.get_opcodes() if op != "equal"]
     return ratio, changes[:MAX_CHANGES], len(changes)
+
+
+def shown_changes(changes: list[dict[str, str]], flip: bool = False) -> str:
+    """The first changes in words, as “a's words” → “b's words” (or the other way round)."""
+    pairs = ((c["b"], c["a"]) if flip else (c["a"], c["b"]) for c in changes[:3])
+    return "; ".join(f"“{x or '∅'}” → “{y or '∅'}”" for x, y in pairs)
 
 
 class NearDupCheck:
@@ -131,7 +137,7 @@ class NearDupCheck:
             seen[content.sha256] = content
 
     def _judge(self, a: Content, b: Content, evidence: dict[str, Any]) -> Iterator[tuple[str, Finding]]:
-        shown = "; ".join(f"“{c['a'] or '∅'}” → “{c['b'] or '∅'}”" for c in evidence["changes"][:3])
+        shown = shown_changes(evidence["changes"])
         same_birth = a.ident is not None and b.ident is not None and a.ident[0] == b.ident[0]
         if same_birth and a.ident is not None and b.ident is not None:
             evidence = dict(evidence, created=list(a.ident[0]), stamp_a=list(a.ident[1]), stamp_b=list(b.ident[1]))
@@ -150,6 +156,7 @@ class NearDupCheck:
                    shown: str) -> Iterator[tuple[str, Finding]]:
         if a.verified != b.verified:
             genuine, fake = (a, b) if a.verified else (b, a)
+            shown = shown_changes(evidence["changes"], flip=fake is a)  # read as verified → this copy
             yield fake.sha256, Finding(
                 self.name, f"This document claims the same save as a verified copy but its text differs: {shown}.",
                 "contradicts", dict(evidence, verified=genuine.sha256))

@@ -7,13 +7,18 @@ the final revision last; see ingest/pdf/revtext.py). This check reads only that 
 |---|---|---|
 | a revision changed the visible text (word diff, producer of the revision) | weakens | a correction saved incrementally (Acrobat "Save", not "Save As"), a form filled in and flattened, a redaction |
 | a revision added text to pages that had none | info | OCR of a scan saved as an update (Acrobat, ABBYY), a stamp or a text layer added by a workflow |
+| a revision removed all the text | info | pages flattened to images, a text layer pdfium cannot read in the final file |
 | a revision changed no text (signature, form fill, annotations, re-save) | none | the normal life of a PDF: nothing is reported |
 | Info and XMP creation dates disagree (beyond time-zone slack) | weakens | a converter that rewrote one of them (old-format conversion, a print-to-PDF chain) |
 | Info and XMP modification dates, producer or creator tool disagree | info | a tool that updates Info but not XMP (macOS Preview / Quartz PDFContext re-saves, pdftk, qpdf, older iText, incremental updates by non-XMP-aware tools) |
 | Info and XMP authors disagree | info (weakens when neither is a re-saving tool's doing and dates also disagree) | an author field edited in one place only; a shared template's XMP |
 
 Slack: dates equal up to TIME_SLACK, or differing by a whole number of quarter hours up to 14 h (a time-zone
-offset written wrong or dropped, or a local time written as UTC), agree.
+offset written wrong, with the wrong sign, or dropped, or a local time written as UTC), agree.
+
+Calibration (../shared/corpus/pdf, 218 readable files): 1 flagged (weakens), doc_2_3_pages.pdf, whose second
+revision (Adobe Acrobat 25) replaced its pages' text "Document 1" by "Document 2": a real edit after the first
+save (Acrobat's Replace Pages, saved incrementally), which is exactly what the finding reports.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import difflib
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+from ..ingest import sniff
 from ..model import Finding, ItemRecord
 from .base import CheckContext
 
@@ -48,10 +54,16 @@ def parse_date(value: Any) -> datetime | None:
 
 
 def dates_agree(a: datetime, b: datetime) -> bool:
-    """Equal within TIME_SLACK, or apart by a time-zone shift (whole quarter hours, at most 14 h)."""
-    if (a.tzinfo is None) != (b.tzinfo is None):  # one written without offset: compare wall clocks
-        a, b = a.replace(tzinfo=None), b.replace(tzinfo=None)
-    diff = abs(a - b)
+    """Equal within TIME_SLACK, or apart by a time-zone shift (whole quarter hours, at most 14 h), compared
+    as instants or as wall clocks (an offset dropped, or written with the wrong sign: TCPDF writes -08'00' in
+    Info and +08:00 in XMP)."""
+    wall = abs(a.replace(tzinfo=None) - b.replace(tzinfo=None))
+    if a.tzinfo is None or b.tzinfo is None:
+        return _shift(wall)
+    return _shift(wall) or _shift(abs(a - b))
+
+
+def _shift(diff: timedelta) -> bool:
     if diff <= TIME_SLACK:
         return True
     if diff > TZ_SLACK + TIME_SLACK:
@@ -85,7 +97,7 @@ class PdfRevisionCheck:
     name: ClassVar[str] = NAME
 
     def applies(self, rec: ItemRecord) -> bool:
-        return rec.mime == "application/pdf" and not rec.error and bool(rec.metadata)
+        return rec.mime == sniff.PDF and not rec.error and bool(rec.metadata)
 
     def run(self, rec: ItemRecord, ctx: CheckContext) -> list[Finding]:
         meta = rec.metadata
@@ -153,6 +165,9 @@ class PdfRevisionCheck:
         if not old_text.split():
             return Finding(NAME, f"Revision {new.get('revision')} added text{producer} to pages that had none "
                                  f"(as OCR of a scan does).", "info", evidence)
+        if not new_text.split():
+            return Finding(NAME, f"Revision {new.get('revision')} removed all the text{producer} (as flattening "
+                                 f"pages to images does, or a text layer pdfium cannot read).", "info", evidence)
         return Finding(NAME, f"Revision {new.get('revision')} changed the visible text{producer}: the document "
                              f"was edited after it was first saved.", "weakens", evidence)
 
