@@ -13,6 +13,7 @@ ITEM_CHECK_MODULES: tuple[str, ...] = (
     "leaksift.checks.arc",
     "leaksift.checks.headers",
     "leaksift.checks.zipdates",
+    "leaksift.checks.pdfrev",
 )
 
 

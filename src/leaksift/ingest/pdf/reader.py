@@ -16,6 +16,7 @@ from .. import sniff
 from ..base import CORRUPT, ENCRYPTED, TRUNCATED, Blob, BytesBlob, Child, Context, IngestError
 from .objects import PIKE_ERRORS
 from .revisions import follow_chain, header_version, read_at
+from .revtext import read_revision_texts
 from .structure import MAX_WARNINGS, read_structure, read_warnings
 
 PDFIUM_ERRORS = (pdfium.PdfiumError, AssertionError, ValueError, IndexError, OSError, RuntimeError)
@@ -109,6 +110,7 @@ class PdfReader:
             if structure_error:
                 reason = TRUNCATED if "startxref" not in meta else CORRUPT
                 raise IngestError(reason, f"qpdf: {structure_error}; pdfium: {e}"[:1000]) from None
+        read_revision_texts(blob, ctx, meta)
         yield from ()
 
     def _structure(self, blob: Blob, ctx: Context, meta: dict[str, Any]) -> str | None:
