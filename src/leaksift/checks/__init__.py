@@ -14,6 +14,7 @@ ITEM_CHECK_MODULES: tuple[str, ...] = (
     "leaksift.checks.headers",
     "leaksift.checks.zipdates",
     "leaksift.checks.pdfrev",
+    "leaksift.checks.docdates",
 )
 
 

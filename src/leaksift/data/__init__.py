@@ -1,0 +1,1 @@
+"""Reference tables shipped with leaksift (read with importlib.resources)."""
