@@ -3,7 +3,8 @@
 Office writes the sheet-list and title labels of docProps/app.xml (HeadingPairs: "Worksheets", "Feuilles de
 calcul", "Листы"...) in the language of its own interface. The MacronLeaks spreadsheets carried Russian labels in
 a French campaign's files. A document whose author or editor is one of the case's own people, but whose labels are
-in a language that person's other documents never show, is a finding (weakens). A document from outside, whose
+in a language that person's other documents (at least three, all in one language) never show, is a finding
+(weakens). Generic account names (Administrator, User, Apache POI...) are no one's habit and are skipped. A document from outside, whose
 people are unknown here, is not: leaks are full of genuine third-party files.
 Innocent explanations: a colleague's computer, a travelling laptop, a file converted by another office suite.
 """
@@ -35,7 +36,11 @@ LABELS = {
 }
 BY_LABEL = {label: lang for lang, labels in LABELS.items() for label in labels}
 MIN_LABELLED = 10  # documents with labels before a case has a habit
-PERSON_MIN_DOCS = 2  # a person's other documents needed to say what they usually use
+PERSON_MIN_DOCS = 3  # a person's other documents needed to say what they usually use
+# Account names that are no one in particular: what a fresh install or a library writes.
+GENERIC_NAMES = frozenset({"administrator", "admin", "user", "owner", "author", "unknown", "guest", "test",
+                           "microsoft office user", "microsoft office", "apache poi", "poi", "windows user",
+                           "default", "utilisateur", "benutzer", "пользователь", "администратор"})
 
 
 def label_language(labels: list[str]) -> str | None:
@@ -91,6 +96,8 @@ class UiLanguageCheck:
                 others = by_person[p].copy()
                 others[lang] -= 1
                 usual = [lg for lg, n in others.items() if n > 0]
+                if p in GENERIC_NAMES or len(usual) != 1:
+                    continue  # a shared account, or someone who already works in several languages
                 if sum(others.values()) >= PERSON_MIN_DOCS and others[lang] == 0:
                     yield d["id"], Finding(
                         "uilang", f"Saved by an Office whose interface language is {lang} (label "
