@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import signal
 from typing import Iterator
 
@@ -18,6 +19,8 @@ class CrashingReader:
     def read(self, blob: Blob, ctx: Context) -> Iterator[Child]:
         if blob.head(5) == b"CRASH":
             os.kill(os.getpid(), signal.SIGSEGV)
+        if blob.head(5) == b"SLEEP":
+            time.sleep(2.5)
         if blob.head(5) == b"RAISE":
             raise SystemExit(3)  # not an Exception: escapes the engine's net, as a bug would
         ctx.out.add_text(blob.read_all(1 << 20).decode("utf-8", "replace"), 10_000)

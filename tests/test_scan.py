@@ -198,3 +198,17 @@ def test_container_that_loses_children_shows_in_summary_and_export(tmp_path: Pat
     summary = store.summary()
     store.close()
     assert [c["path"] for c in summary.mismatched_containers] == ["table.csv"]
+
+
+def test_idle_workers_outlive_a_slow_file(tmp_path: Path) -> None:
+    """Workers waiting for work (more workers than files) must neither exit nor be taken for crashed."""
+    from fake_readers import crashy_registry
+
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "slow.txt").write_text("SLEEP a while\n")
+    for i in range(5):
+        (dump / f"{i}.txt").write_text(f"quick {i}\n")
+    stats = scan_dump(dump, tmp_path / "case.db", jobs=6, registry_factory=crashy_registry)
+    rows = export_lines(tmp_path / "case.db")
+    assert stats.crashed == [] and len(rows) == 6 and all(r["error"] is None for r in rows)

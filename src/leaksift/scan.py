@@ -114,6 +114,17 @@ def crash_record(root: Path, src: SourceFile, why: str) -> ItemRecord:
 
 # ---------------------------------------------------------------- worker side
 
+def _writer_alive(pid: int) -> bool:
+    """Workers are children of the forkserver, not of the writer: ask after the writer itself."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _put(results: Any, msg: tuple, parent_pid: int) -> None:
     """Send to the writer; give up if it has died (a killed scan must not leave workers behind)."""
     while True:
@@ -121,7 +132,7 @@ def _put(results: Any, msg: tuple, parent_pid: int) -> None:
             results.put(msg, timeout=1.0)
             return
         except queue.Full:
-            if os.getppid() != parent_pid:
+            if not _writer_alive(parent_pid):
                 os._exit(1)
 
 
@@ -138,7 +149,7 @@ def _worker(wid: int, root: str, limits: Limits, tmp_dir: str, tasks: Any, resul
         try:
             relpath = tasks.get(timeout=1.0)
         except queue.Empty:
-            if os.getppid() != parent_pid:
+            if not _writer_alive(parent_pid):
                 return
             continue
         if relpath is None:
@@ -241,7 +252,8 @@ class Scanner:
                     msg = results.get(timeout=0.2)
                 except queue.Empty:
                     msg = None
-                if msg is None or time.monotonic() - last_reap > 1.0:
+                # Reap only when the queue is quiet: what a dead worker sent before it died is read first.
+                if msg is None and time.monotonic() - last_reap > 0.5:
                     last_reap = time.monotonic()
                     for src, why, back in pool.reap():
                         requeued.extendleft(reversed(back))
@@ -257,6 +269,8 @@ class Scanner:
                     raise ScanError(f"a reader process could not start:\n{msg[4]}")
                 if kind in ("done", "failed"):
                     src = pool.release(wid, relpath)
+                    if src is None:  # its worker was already given up on and the source recorded
+                        continue
                     if kind == "failed":
                         records = records + [crash_record(self.root, src, msg[4].strip().splitlines()[-1])]
                         stats.crashed.append(display_name(src.relpath or self.root.name))
@@ -340,11 +354,11 @@ class _Pool:
     def outstanding(self) -> int:
         return sum(len(q) for q in self.assigned.values())
 
-    def release(self, wid: int, relpath: str) -> SourceFile:
+    def release(self, wid: int, relpath: str) -> SourceFile | None:
         """The worker finished its current source (workers read their queue in order)."""
-        held = self.assigned[wid]
+        held = self.assigned.get(wid)
         if not held or held[0].relpath != relpath:
-            raise ScanError(f"worker {wid} reported {relpath!r} out of turn")
+            return None
         self.started[wid] = time.monotonic()
         return held.popleft()
 
