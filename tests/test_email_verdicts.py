@@ -33,8 +33,10 @@ def _path(location: str) -> str:
 def test_planted_forgeries_are_tampered_and_only_they(case) -> None:
     manifest, rows, by_path = case
     planted = {mid for name in TAMPERED for mid in manifest.cases[name]}
-    tampered = {r["message_id"] for r in rows if r["verdict"] == "tampered"}
+    tampered = {r["message_id"] for r in rows if r["verdict"] == "tampered" and r["kind"] == "email"}
     assert tampered == planted
+    doctored = {provenance for d in manifest.documents if d.doctored_of for provenance in [_path(d.path)]}
+    assert {r["path"] for r in rows if r["verdict"] == "tampered" and r["kind"] != "email"} == doctored
 
 
 def test_strong_valid_signatures_verify(case) -> None:

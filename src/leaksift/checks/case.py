@@ -10,9 +10,12 @@ from ..model import Finding
 from ..store.base import CaseStore
 from .base import CheckContext
 
+FLUSH_ITEMS = 2000
+
 # In order: a check may rely on the verdicts the ones before it left.
 CASE_CHECK_MODULES: tuple[str, ...] = (
     "leaksift.checks.inherit",
+    "leaksift.checks.neardup",
     "leaksift.checks.threads",
     "leaksift.checks.baseline",
     "leaksift.checks.rsids",
@@ -42,14 +45,19 @@ def run_case_checks(store: CaseStore, ctx: CheckContext, checks: list[CaseCheck]
         refresh_verdicts(store, touched)  # before the check reads verdicts: none may rest on its own old findings
         seen: set[tuple[str, str]] = set()
         batch: dict[str, list[Finding]] = {}
+        changed: set[str] = set()
         for item_id, finding in check.run(store, ctx):
             if (item_id, finding.summary) in seen:
                 continue
             seen.add((item_id, finding.summary))
             batch.setdefault(item_id, []).append(finding)
+            changed.add(item_id)
+            added += 1
+            if len(batch) >= FLUSH_ITEMS:  # bounded memory on a large case
+                store.append_findings(batch)
+                batch = {}
         store.append_findings(batch)
-        added += sum(len(v) for v in batch.values())
-        refresh_verdicts(store, set(batch))
+        refresh_verdicts(store, changed)
     return added
 
 

@@ -1,0 +1,144 @@
+"""Near-duplicates: a doctored copy of a verified document is tampered; versions and look-alikes are only noted."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from conftest import scan_dump
+
+from leaksift.checks.base import CheckContext
+from leaksift.checks.case import run_case_checks
+from leaksift.checks.neardup import NearDupCheck, identity, word_changes, words
+from leaksift.keys import KeyStore
+from leaksift.model import Finding
+from leaksift.sample import build_sample
+from leaksift.sample.office import DocMeta, docx
+from leaksift.store import open_store
+
+BUDGET = [
+    "Budget prévisionnel de la campagne, version 3, arrêté par le trésorier après la réunion du bureau.",
+    "Meetings et location de salles dans les grandes villes : 420 000 euros pour le premier tour.",
+    "Impression et affichage, tracts et affiches pour les militants : 310 000 euros.",
+    "Numérique et réseaux sociaux, publicité ciblée comprise : 170 000 euros.",
+    "Prestations de conseil facturées via Harbour Capital Ltd : 350 000 euros.",
+    "Total des dépenses prévues pour la campagne : 1 250 000 euros.",
+]
+OTHER = [
+    "Compte rendu de la réunion des bénévoles de Lyon, tenue dans la salle paroissiale mardi soir.",
+    "Les équipes de porte-à-porte se répartissent les quartiers de la Croix-Rousse et de Vaise.",
+    "Les tracts arrivent jeudi ; la distribution commence samedi matin devant les marchés.",
+    "Prochaine réunion dans deux semaines, même lieu, même heure, avec le candidat si possible.",
+]
+META = DocMeta("Budget", "Julien Ferrand", "Claire Dumont", datetime(2017, 2, 2, 16, 42, tzinfo=timezone.utc),
+               datetime(2017, 2, 3, 14, 3, tzinfo=timezone.utc), revision=13)
+
+
+def _neardup(store, item_id: str) -> list[dict]:
+    return [f for f in store.item(item_id)["findings"] if f["check"] == "neardup"]
+
+
+def _ids(store) -> dict[str, str]:
+    return {it["path"]: it["id"] for it in store.iter_items()}
+
+
+@pytest.fixture
+def case(tmp_path: Path):
+    """A folder of documents, scanned; the genuine budget is then proven as a DKIM check would."""
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    doctored = [p.replace("350 000", "35 000") for p in BUDGET]
+    later = BUDGET[:4] + ["Prestations de conseil facturées via Harbour Capital Ltd : 380 000 euros."] + BUDGET[5:]
+    files = {
+        "genuine.docx": docx(META, BUDGET),
+        "doctored.docx": docx(META, doctored),
+        "v4.docx": docx(replace(META, modified=META.modified + timedelta(days=2), revision=14), later),
+        "other.docx": docx(replace(META, title="Réunion"), OTHER),
+    }
+    for name, data in files.items():
+        (dump / name).write_bytes(data)
+    db = tmp_path / "case.db"
+    scan_dump(dump, db, jobs=1)
+    store = open_store(db)
+    ids = _ids(store)
+    store.add_findings(ids["genuine.docx"], [Finding("dkim", "Proven for the test.", "proves", {})], "verified")
+    yield store, ids
+    store.close()
+
+
+def test_doctored_copy_of_a_verified_document_is_tampered(case) -> None:
+    store, ids = case
+    run_case_checks(store, CheckContext(), [NearDupCheck()])
+    fake = store.item(ids["doctored.docx"])
+    assert fake["verdict"] == "tampered"
+    [f] = [f for f in _neardup(store, ids["doctored.docx"]) if f["effect"] != "info"]
+    assert f["effect"] == "contradicts"
+    assert "“350” → “35”" in f["summary"]
+    assert {"a": "350", "b": "35"} in f["evidence"]["changes"] or {"a": "35", "b": "350"} in f["evidence"]["changes"]
+    assert f["evidence"]["stamp_a"] == f["evidence"]["stamp_b"] == ["2017-02-03T14:03:00Z", "13"]
+    assert store.item(ids["genuine.docx"])["verdict"] == "verified"
+
+
+def test_later_revision_is_a_version_not_a_fake(case) -> None:
+    store, ids = case
+    run_case_checks(store, CheckContext(), [NearDupCheck()])
+    v4 = _neardup(store, ids["v4.docx"])
+    assert v4 and {f["effect"] for f in v4} == {"info"}
+    assert any("Another version" in f["summary"] for f in v4)
+    assert store.item(ids["v4.docx"])["verdict"] == "consistent"
+
+
+def test_unrelated_document_gets_nothing(case) -> None:
+    store, ids = case
+    run_case_checks(store, CheckContext(), [NearDupCheck()])
+    assert _neardup(store, ids["other.docx"]) == []
+
+
+def test_same_save_without_a_verified_side_is_only_info(case) -> None:
+    store, ids = case
+    store.add_findings(ids["genuine.docx"], [], "consistent")
+    run_case_checks(store, CheckContext(), [NearDupCheck()])
+    for name in ("genuine.docx", "doctored.docx"):
+        found = _neardup(store, ids[name])
+        assert found and {f["effect"] for f in found} == {"info"}, name
+        assert store.item(ids[name])["verdict"] == "consistent"
+
+
+def test_identity_needs_creation_and_save_times() -> None:
+    core = {"core": {"creator": "A", "created": "2017-01-01T00:00:00Z", "modified": "2017-01-02T00:00:00Z",
+                     "revision": "2"}}
+    assert identity(core) == (("ooxml", "A", "2017-01-01T00:00:00Z"), ("2017-01-02T00:00:00Z", "2"))
+    assert identity({"core": {"creator": "A"}}) is None
+    pdf = {"info": {"Author": "B", "CreationDate": "D:2017", "ModDate": "D:2018"}}
+    assert identity(pdf) == (("pdf", "B", "D:2017"), ("D:2018",))
+    assert identity({"summary": {"author": "C", "created": "x", "last_saved": "y", "revision": 3}}) == (
+        ("ole", "C", "x"), ("y", "3"))
+    ratio, changes, n = word_changes(words("a b c d e"), words("a b x d e f"))
+    assert n == 2 and changes == [{"a": "c", "b": "x"}, {"a": "", "b": "f"}] and 0.7 < ratio < 0.8
+
+
+def test_sample_doctored_docx_is_tampered(tmp_path: Path) -> None:
+    """The sample's genuine budget is attached to DKIM-verified mail; its doctored copy in the export is caught."""
+    manifest = build_sample(tmp_path / "leak", keys_out=tmp_path / "keys.zone", emails=40, documents=12)
+    ctx = CheckContext(keys=KeyStore.from_files([tmp_path / "keys.zone"]),
+                       leaked_at=datetime.fromisoformat("2017-05-05T22:00:00+02:00"))
+    db = tmp_path / "case.db"
+    scan_dump(tmp_path / "leak", db, check_ctx=ctx)
+    [doc] = [d for d in manifest.documents if d.doctored_of]
+    assert doc.path in manifest.cases["doctored_docx"]
+    store = open_store(db)
+    try:
+        run_case_checks(store, ctx, [NearDupCheck()])
+        ids = _ids(store)
+        fake, genuine = ids[doc.path.replace("!", "/")], ids[doc.doctored_of.replace("!", "/")]
+        assert store.item(genuine)["verdict"] == "verified"
+        assert store.item(fake)["verdict"] == "tampered"
+        [f] = [f for f in _neardup(store, fake) if f["effect"] == "contradicts"]
+        assert "“350” → “35”" in f["summary"]
+        tampered = {it["path"] for it in store.iter_items() if any(
+            x["check"] == "neardup" and x["effect"] == "contradicts" for x in it["findings"])}
+        assert tampered == {doc.path.replace("!", "/")}
+    finally:
+        store.close()
