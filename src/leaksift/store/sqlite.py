@@ -333,7 +333,8 @@ class SQLiteStore:
             yield from (dict(r) for r in rows)
 
     def messages_by_id(self, message_id: str) -> list[dict[str, Any]]:
-        rows = self.db.execute("SELECT i.id, i.verdict, b.text FROM items i JOIN blobs b ON b.sha256 = i.sha256 "
+        # CROSS JOIN keeps SQLite on the message_id index (else it may scan every email per lookup).
+        rows = self.db.execute("SELECT i.id, i.verdict, b.text FROM blobs b CROSS JOIN items i ON i.sha256 = b.sha256 "
                                "WHERE b.message_id = ? AND i.kind = 'email' ORDER BY (i.verdict = 'verified') DESC, "
                                "i.path, i.id", (message_id,))
         return [dict(r) for r in rows]
