@@ -134,3 +134,16 @@ def test_progress_shows_rates_and_errors(tmp_path: Path, monkeypatch) -> None:
     text = " ".join(res.output.split())
     assert "items/s" in text and "MB/s" in text and "1 errors" in text
     assert "kind: email" in text and "error: " in text  # the summary table at the end
+
+
+def test_no_checks_ingests_only(tmp_path: Path) -> None:
+    from leaksift.sample import build_sample
+
+    build_sample(tmp_path / "leak", keys_out=tmp_path / "keys.zone")
+    db = tmp_path / "case.db"
+    res = runner.invoke(app, ["scan", str(tmp_path / "leak"), "--db", str(db), "--keys", str(tmp_path / "keys.zone"),
+                              "--no-checks", "-q"])
+    assert res.exit_code == 0, res.output
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT count(*) FROM findings").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM items").fetchone()[0] > 100

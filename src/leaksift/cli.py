@@ -61,6 +61,7 @@ def scan(
     jobs: int = typer.Option(os.cpu_count() or 2, "--jobs", "-j", min=1, help="Worker processes."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     dns: bool = typer.Option(False, "--dns", help="Ask DNS for keys the case lacks (never done otherwise)."),
+    checks: bool = typer.Option(True, "--checks/--no-checks", help="Run the checks (default), or ingest only."),
 ) -> None:
     """Ingest a dump into a case database (resumable: run it again to finish or update)."""
     leaked = _parse_leaked_at(leaked_at)
@@ -75,7 +76,7 @@ def scan(
         check_ctx = _check_context(store)
         scan_id = store.begin_scan(str(dump), {"jobs": jobs, "keys": [str(k) for k in keys], "leaked_at": leaked,
                                                "dns": dns})
-        scanner = Scanner(store=store, root=dump, jobs=jobs, limits=Limits(), check_ctx=check_ctx)
+        scanner = Scanner(store=store, root=dump, jobs=jobs, limits=Limits(), check_ctx=check_ctx, checks=checks)
         try:
             stats = _run_with_progress(scanner, quiet)
         except ScanError as e:

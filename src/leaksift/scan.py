@@ -137,10 +137,11 @@ def _put(results: Any, msg: tuple, parent_pid: int) -> None:
 
 
 def _worker(wid: int, root: str, limits: Limits, tmp_dir: str, tasks: Any, results: Any, parent_pid: int,
-            registry_factory: Callable[[], Registry], check_ctx: CheckContext) -> None:
+            registry_factory: Callable[[], Registry], check_ctx: CheckContext | None) -> None:
     try:
         engine = Engine(registry_factory(), limits, Path(tmp_dir))
-        checks = default_item_checks()
+        checks = default_item_checks() if check_ctx is not None else []
+        check_ctx = check_ctx or CheckContext()
     except Exception:  # noqa: BLE001 - a broken install must stop the scan, not crash on every file
         _put(results, ("fatal", wid, "", [], traceback.format_exc(limit=5)), parent_pid)
         return
@@ -180,6 +181,7 @@ class Scanner:
     on_progress: Callable[[ScanStats, int, int], None] | None = None  # (stats, done bytes, total bytes)
     registry_factory: Callable[[], Registry] = default_registry  # module-level, so workers can import it
     check_ctx: CheckContext = field(default_factory=CheckContext)  # keys and dates the checks judge by
+    checks: bool = True  # False: ingest only (to measure it, or to check later with `leaksift check --all`)
 
     def run(self) -> ScanStats:
         t0 = time.monotonic()
@@ -189,7 +191,7 @@ class Scanner:
         total_bytes = sum(src.size for src in walk_dump(self.root))
         self._run_workers(self._todo(stats), stats, tmp_dir, total_bytes)
         self.store.collect_garbage()
-        if stats.items or self.store.get_meta("case_checks") != "done":
+        if self.checks and (stats.items or self.store.get_meta("case_checks") != "done"):
             self.store.set_meta("case_checks", "running")
             run_case_checks(self.store, self.check_ctx)
             self.store.set_meta("case_checks", "done")
@@ -337,7 +339,7 @@ class _Pool:
         p = self.ctx.Process(target=_worker, daemon=True,
                              args=(wid, str(self.scanner.root), self.scanner.limits, self.tmp_dir, tasks,
                                    self.results, os.getpid(), self.scanner.registry_factory,
-                                   self.scanner.check_ctx))
+                                   self.scanner.check_ctx if self.scanner.checks else None))
         p.start()
         self.procs[wid], self.tasks[wid], self.assigned[wid] = p, tasks, deque()
 
