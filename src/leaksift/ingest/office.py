@@ -965,12 +965,13 @@ def ppt_comments_consumer(events: Iterator[tuple[int, Any, str]], names: list[st
             text.add(direct + "\n")
 
 
-def read_ooxml(blob: Blob, ctx: Context) -> None:
+def read_package(blob: Blob, ctx: Context, family: Any) -> None:
+    """Open the zip, let the family (Ooxml or Odf) read its parts, keep the text even if it fails midway."""
     f, zf = open_zip(blob)
     text = TextBuf(ctx.limits.max_text_chars)
     pkg = Package(zf, ctx)
     try:
-        Ooxml(pkg, ctx, text).run()
+        family(pkg, ctx, text).run()
     finally:
         zf.close()
         f.close()
@@ -978,6 +979,10 @@ def read_ooxml(blob: Blob, ctx: Context) -> None:
             ctx.out.add_text(text.text(), ctx.limits.max_text_chars)
     if pkg.fatal is not None:
         raise pkg.fatal
+
+
+def read_ooxml(blob: Blob, ctx: Context) -> None:
+    read_package(blob, ctx, Ooxml)
 
 
 class OoxmlReader:
@@ -1319,18 +1324,7 @@ class OdfText:
 
 
 def read_odf(blob: Blob, ctx: Context) -> None:
-    f, zf = open_zip(blob)
-    text = TextBuf(ctx.limits.max_text_chars)
-    pkg = Package(zf, ctx)
-    try:
-        Odf(pkg, ctx, text).run()
-    finally:
-        zf.close()
-        f.close()
-        if text.size:
-            ctx.out.add_text(text.text(), ctx.limits.max_text_chars)
-    if pkg.fatal is not None:
-        raise pkg.fatal
+    read_package(blob, ctx, Odf)
 
 
 class OdfReader:

@@ -14,12 +14,12 @@ import pypdfium2 as pdfium
 
 from .. import sniff
 from ..base import CORRUPT, ENCRYPTED, TRUNCATED, Blob, BytesBlob, Child, Context, IngestError
+from .pagetext import PDFIUM_ERRORS, page_text
 from .objects import PIKE_ERRORS
 from .revisions import follow_chain, header_version, read_at
 from .revtext import read_revision_texts
 from .structure import MAX_WARNINGS, read_structure, read_warnings
 
-PDFIUM_ERRORS = (pdfium.PdfiumError, AssertionError, ValueError, IndexError, OSError, RuntimeError)
 
 
 # --- text with pdfium -------------------------------------------------------------------------------
@@ -42,7 +42,7 @@ def extract_text(source: Any, ctx: Context, meta: dict[str, Any]) -> None:
                 meta["text_truncated"] = True
                 break
             try:
-                text = _page_text(doc, i)
+                text = page_text(doc, i)
             except PDFIUM_ERRORS as e:
                 if len(errors) < MAX_WARNINGS:
                     errors.append({"page": i + 1, "error": f"{type(e).__name__}: {e}"[:300]})
@@ -58,18 +58,6 @@ def extract_text(source: Any, ctx: Context, meta: dict[str, Any]) -> None:
             ctx.out.add_text(text, limits.max_text_chars)
     finally:
         doc.close()
-
-
-def _page_text(doc: Any, index: int) -> str:
-    page = doc[index]
-    try:
-        textpage = page.get_textpage()
-        try:
-            return textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")
-        finally:
-            textpage.close()
-    finally:
-        page.close()
 
 
 # --- the reader -------------------------------------------------------------------------------------

@@ -22,13 +22,13 @@ import pikepdf
 import pypdfium2 as pdfium
 
 from ..base import Blob, Context
+from .pagetext import PDFIUM_ERRORS, page_text
 from .objects import PIKE_ERRORS, read_info
 
 MAX_REVISIONS = 8  # earlier revisions read, the most recent ones (those the final text diffs against)
 MAX_FILE_BYTES = 200 * 1024 * 1024  # larger files keep their revision chain but no revision text
 REV_TEXT_CHARS = 20_000  # characters of each revision's text kept in metadata
 
-PDFIUM_ERRORS = (pdfium.PdfiumError, AssertionError, ValueError, IndexError, OSError, RuntimeError)
 
 
 def normalized(text: str) -> str:
@@ -128,7 +128,7 @@ def _text(data: bytes, ctx: Context) -> tuple[str, int, bool]:
                 truncated = True
                 break
             try:
-                text = _page_text(doc, i)
+                text = page_text(doc, i)
             except PDFIUM_ERRORS:
                 continue
             parts.append(text)
@@ -138,13 +138,3 @@ def _text(data: bytes, ctx: Context) -> tuple[str, int, bool]:
         doc.close()
 
 
-def _page_text(doc: Any, index: int) -> str:
-    page = doc[index]
-    try:
-        textpage = page.get_textpage()
-        try:
-            return textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")
-        finally:
-            textpage.close()
-    finally:
-        page.close()
