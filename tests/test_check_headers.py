@@ -84,7 +84,6 @@ def test_sample_cases(tmp_path) -> None:
     from conftest import export_lines, scan_dump
 
     from leaksift.sample import build_sample
-    from leaksift.scan import Scanner  # noqa: F401 - scan_dump uses it
 
     manifest = build_sample(tmp_path / "leak")
     db = tmp_path / "case.db"
