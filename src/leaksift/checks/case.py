@@ -21,6 +21,7 @@ CASE_CHECK_MODULES: tuple[str, ...] = (
     "leaksift.checks.rsids",
     "leaksift.checks.uilang",
     "leaksift.checks.folderwindow",
+    "leaksift.checks.exifdates",
 )
 
 

@@ -285,7 +285,7 @@ class SQLiteStore:
     def items_with_metadata(self, key: str) -> Iterator[dict[str, Any]]:
         """Items whose content metadata has this top-level key, with their metadata, streamed."""
         cur = self.db.cursor()
-        cur.execute("SELECT i.id, i.path, i.kind, i.sha256, i.verdict, b.metadata FROM items i "
+        cur.execute("SELECT i.id, i.path, i.kind, i.sha256, i.verdict, i.parent, b.metadata FROM items i "
                     "JOIN blobs b ON b.sha256 = i.sha256 WHERE json_extract(b.metadata, ?) IS NOT NULL "
                     "ORDER BY i.path, i.id", (f"$.{key}",))
         while rows := cur.fetchmany(500):
