@@ -73,8 +73,22 @@ def qp_decode(value: bytes) -> bytes:
     return re.sub(rb"=([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), re.sub(rb"\s+", b"", value))
 
 
+class SignerTags:
+    """d= and s= of a signature's tag list (DKIM and DomainKeys alike)."""
+
+    tags: dict[bytes, bytes]
+
+    @property
+    def domain(self) -> str:
+        return self.tags[b"d"].decode("ascii", "replace").lower()
+
+    @property
+    def selector(self) -> str:
+        return self.tags[b"s"].decode("ascii", "replace")
+
+
 @dataclass
-class Signature:
+class Signature(SignerTags):
     """One DKIM-Signature header: where it is, its tags, and what it signs."""
 
     index: int
@@ -84,13 +98,6 @@ class Signature:
     include: tuple[bytes, ...]  # h=, lower-case, in order
     draft: bool = False  # a pre-RFC 4871 draft signature (v= absent or 0.5)
 
-    @property
-    def domain(self) -> str:
-        return self.tags[b"d"].decode("ascii", "replace").lower()
-
-    @property
-    def selector(self) -> str:
-        return self.tags[b"s"].decode("ascii", "replace")
 
     @property
     def algorithm(self) -> str:

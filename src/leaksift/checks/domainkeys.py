@@ -22,7 +22,7 @@ from email.utils import getaddresses
 from dkim.crypto import DigestTooLargeError, RSASSA_PKCS1_v1_5_verify
 from dkim.util import InvalidTagValueList, parse_tag_value
 
-from .dkimverify import MAX_SIGNATURES, KeyUnusable, PublicKey, granularity_matches
+from .dkimverify import MAX_SIGNATURES, KeyUnusable, PublicKey, SignerTags, granularity_matches
 
 DK_HEADER = b"domainkey-signature"
 
@@ -32,19 +32,11 @@ class DkInvalid(Exception):
 
 
 @dataclass
-class DkSignature:
+class DkSignature(SignerTags):
     position: int  # index of the signature header among the message's header fields
     tags: dict[bytes, bytes]
     method: str  # simple or nofws
     include: tuple[bytes, ...] | None  # h=, lower-case; None: every field below the signature
-
-    @property
-    def domain(self) -> str:
-        return self.tags[b"d"].decode("ascii", "replace").lower()
-
-    @property
-    def selector(self) -> str:
-        return self.tags[b"s"].decode("ascii", "replace")
 
 
 def dk_positions(headers: list[tuple[bytes, bytes]]) -> list[int]:
