@@ -22,6 +22,7 @@ demo: venv
 	$(BIN)/leaksift scan $(DEMO)/leak --db $(DEMO)/case.db --keys $(DEMO)/keys.zone --leaked-at 2017-05-05T22:00:00+02:00
 
 test: dev
+	bash scripts/test-services.sh
 	$(BIN)/python -m pytest -q
 
 bench: dev

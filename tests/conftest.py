@@ -62,3 +62,29 @@ def write_eml(path: Path, n: int, body: str = "", **headers: str) -> Path:
     text = "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n" + (body or f"Message number {n}.\r\n")
     path.write_bytes(text.encode("utf-8"))
     return path
+
+
+# Flags for Debian's Chromium on a closed network, run as root in CI: no sandbox, no background fetches.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage"]
+
+
+def chromium() -> str:
+    """Debian's Chromium (installed by scripts/test-services.sh), or skip where it could not be installed."""
+    import shutil
+
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.skip("Chromium is absent: scripts/test-services.sh could not install Debian's chromium here")
+    return path
+
+
+def chromedriver() -> str:
+    """Debian's ChromeDriver, or skip where it could not be installed."""
+    import shutil
+
+    path = shutil.which("chromedriver")
+    if not path:
+        pytest.skip("ChromeDriver is absent: scripts/test-services.sh could not install chromium-driver here")
+    return path
