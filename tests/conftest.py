@@ -23,8 +23,9 @@ def corpus():
     return shared_corpus
 
 
-def scan_dump(dump: Path, db: Path, jobs: int = 2, **kw):
-    """Scan a dump into a case with the real worker processes; returns the ScanStats."""
+def scan_dump(dump: Path, db: Path | str, jobs: int = 2, **kw):
+    """Scan a dump into a case (a SQLite path or a postgresql:// URL) with the real worker processes; returns
+    the ScanStats."""
     from leaksift.scan import Scanner
     from leaksift.store import open_store
 
@@ -35,8 +36,8 @@ def scan_dump(dump: Path, db: Path, jobs: int = 2, **kw):
         store.close()
 
 
-def export_lines(db: Path) -> list[dict]:
-    """The JSONL export of a case, parsed."""
+def export_lines(db: Path | str) -> list[dict]:
+    """The JSONL export of a case (a SQLite path or a postgresql:// URL), parsed."""
     import io
     import json
 
@@ -88,3 +89,33 @@ def chromedriver() -> str:
     if not path:
         pytest.skip("ChromeDriver is absent: scripts/test-services.sh could not install chromium-driver here")
     return path
+
+
+# --- PostgreSQL: a real server for the tests (tests/pg.py), and `case_url` to run a test on both backends
+@pytest.fixture(scope="session")
+def pg_server():
+    """A PostgreSQL server in a temp dir on a free loopback port, for the whole session; skips without binaries."""
+    from pg import PgServer, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin "
+                    "(scripts/test-services.sh installs Debian's postgresql)")
+    server = PgServer(bindir)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh, empty PostgreSQL database for one test."""
+    return pg_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def case_url(request, tmp_path: Path) -> str:
+    """Where a test's case lives, once per backend: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "case.db")
+    return request.getfixturevalue("pg_server").new_database()

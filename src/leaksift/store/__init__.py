@@ -8,12 +8,20 @@ from .base import CaseStore
 from .sqlite import SQLiteStore
 
 
+def is_postgres_url(url: str | Path) -> bool:
+    return str(url).startswith(("postgresql://", "postgres://"))
+
+
 def open_store(url: str | Path) -> CaseStore:
-    """Open a case by its --db value: a file path (SQLite)."""
+    """Open a case by its --db value: a postgresql:// URL (PostgreSQL), else a file path (SQLite)."""
     text = str(url)
-    if text.startswith(("postgresql://", "postgres://")):
-        raise NotImplementedError("the PostgreSQL case store is not built yet")
+    if is_postgres_url(text):
+        try:
+            from .postgres import PostgresStore  # psycopg is an optional dependency (extra "postgres")
+        except ImportError as e:  # pragma: no cover - depends on the install
+            raise RuntimeError("a postgresql:// case needs psycopg: pip install 'leaksift[postgres]'") from e
+        return PostgresStore(text)
     return SQLiteStore(Path(text.removeprefix("sqlite:///")))
 
 
-__all__ = ["CaseStore", "SQLiteStore", "open_store"]
+__all__ = ["CaseStore", "SQLiteStore", "is_postgres_url", "open_store"]

@@ -6,13 +6,16 @@ import hashlib
 import json
 import sqlite3
 import zlib
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..keys import KeyRecord
 from ..model import Finding, ItemRecord
 from .base import SearchHit, SourceState, Summary
+from .rows import BLOB_COLUMNS, ITEM_COLUMNS, blob_params, finding_dict, finding_params, item_dict, item_params
+from .rows import dumps as _dumps
+from .rows import like_prefix as _like_prefix
+from .rows import now as _now
 
 SCHEMA_VERSION = "1"
 
@@ -65,13 +68,6 @@ CREATE TRIGGER IF NOT EXISTS blobs_au AFTER UPDATE OF subject, text ON blobs BEG
 END;
 """
 
-BLOB_COLUMNS = ("sha256", "size", "mime", "best_item", "complete", "text", "metadata", "raw",
-                "from_display", "from_addr", "to_addrs", "cc_addrs", "date", "date_utc", "date_raw",
-                "subject", "message_id", "in_reply_to", "refs")
-ITEM_COLUMNS = ("id", "path", "parent", "source", "depth", "kind", "mime", "sha256", "size", "transforms",
-                "location", "error_reason", "error", "is_container", "children_expected",
-                "children_emitted", "children_failed", "verdict")
-
 # A blob seen at several locations keeps the content read at its best location: one read without
 # error wins over one cut short, and among equals the smallest item id, so any scan order gives
 # the same case.
@@ -85,28 +81,6 @@ _UPSERT_BLOB = (
 _UPSERT_ITEM = (
     f"INSERT OR REPLACE INTO items ({', '.join(ITEM_COLUMNS)}) VALUES ({', '.join('?' * len(ITEM_COLUMNS))})"
 )
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _dumps(value: Any) -> str | None:
-    if value is None:
-        return None
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-
-
-def _utc(iso: str | None) -> str | None:
-    if not iso:
-        return None
-    try:
-        dt = datetime.fromisoformat(iso)
-    except ValueError:
-        return None
-    if dt.tzinfo is None:
-        return None
-    return dt.astimezone(timezone.utc).isoformat()
 
 
 class SQLiteStore:
@@ -195,24 +169,9 @@ class SQLiteStore:
                     (src.path, src.size, src.mtime_ns, src.status, _now()))
 
     def _write_item(self, rec: ItemRecord) -> None:
-        meta = dict(rec.metadata)
-        location = meta.pop("container", None)
         if rec.sha256 is not None:
-            em = rec.email
-            raw = zlib.compress(rec.raw, 6) if rec.raw is not None else None
-            self.db.execute(_UPSERT_BLOB, (
-                rec.sha256, rec.size, rec.mime, rec.id, 0 if rec.error else 1, rec.text, _dumps(meta), raw,
-                em.from_ if em else None, em.from_addr if em else None,
-                _dumps(em.to) if em else None, _dumps(em.cc) if em else None,
-                em.date if em else None, _utc(em.date) if em else None, em.date_raw if em else None,
-                em.subject if em else None, em.message_id if em else None, em.in_reply_to if em else None,
-                _dumps(em.references) if em else None,
-            ))
-        self.db.execute(_UPSERT_ITEM, (
-            rec.id, rec.path, rec.parent, rec.source, rec.depth, rec.kind, rec.mime, rec.sha256, rec.size,
-            _dumps(rec.transforms), _dumps(location), rec.error_reason, rec.error, int(rec.is_container),
-            rec.children_expected, rec.children_emitted, rec.children_failed, rec.verdict,
-        ))
+            self.db.execute(_UPSERT_BLOB, blob_params(rec))
+        self.db.execute(_UPSERT_ITEM, item_params(rec))
         if rec.findings:
             self._replace_findings(rec.id, rec.findings)
 
@@ -220,7 +179,7 @@ class SQLiteStore:
         self.db.execute("DELETE FROM findings WHERE item_id = ?", (item_id,))
         self.db.executemany(
             "INSERT INTO findings(item_id, check_name, summary, effect, evidence) VALUES (?,?,?,?,?)",
-            [(item_id, f.check, f.summary, f.effect, _dumps(f.evidence)) for f in findings])
+            [finding_params(item_id, f) for f in findings])
 
     def add_findings(self, item_id: str, findings: list[Finding], verdict: str) -> None:
         with self._tx():
@@ -239,8 +198,7 @@ class SQLiteStore:
         with self._tx():
             self.db.executemany(
                 "INSERT INTO findings(item_id, check_name, summary, effect, evidence) VALUES (?,?,?,?,?)",
-                [(item_id, f.check, f.summary, f.effect, _dumps(f.evidence))
-                 for item_id, fs in sorted(findings.items()) for f in fs])
+                [finding_params(item_id, f) for item_id, fs in sorted(findings.items()) for f in fs])
 
     def findings_of(self, check: str) -> Iterator[tuple[str, dict[str, Any]]]:
         cur = self.db.cursor()
@@ -256,7 +214,7 @@ class SQLiteStore:
                             (item_id, *checks))
             self.db.executemany(
                 "INSERT INTO findings(item_id, check_name, summary, effect, evidence) VALUES (?,?,?,?,?)",
-                [(item_id, f.check, f.summary, f.effect, _dumps(f.evidence)) for f in findings])
+                [finding_params(item_id, f) for f in findings])
 
     def item_ids(self, kind: str | None = None) -> list[str]:
         if kind:
@@ -372,19 +330,9 @@ class SQLiteStore:
     )
 
     def _item_dict(self, row: sqlite3.Row) -> dict[str, Any]:
-        d = dict(row)
-        for key in ("transforms", "location", "metadata", "to_addrs", "cc_addrs", "refs"):
-            if d.get(key) is not None:
-                d[key] = json.loads(d[key])
-        d["is_container"] = bool(d["is_container"])
-        d["findings"] = [
-            {"check": f["check_name"], "summary": f["summary"], "effect": f["effect"],
-             "evidence": json.loads(f["evidence"]) if f["evidence"] else {}}
-            for f in self.db.execute(
-                "SELECT check_name, summary, effect, evidence FROM findings WHERE item_id = ? ORDER BY id",
-                (d["id"],))
-        ]
-        return d
+        findings = [finding_dict(f) for f in self.db.execute(
+            "SELECT check_name, summary, effect, evidence FROM findings WHERE item_id = ? ORDER BY id", (row["id"],))]
+        return item_dict(row, findings)
 
     def item(self, item_id: str) -> dict[str, Any] | None:
         row = self.db.execute(self._ITEM_SELECT + " WHERE i.id = ?", (item_id,)).fetchone()
@@ -448,8 +396,218 @@ class SQLiteStore:
         s.mismatched_containers = [dict(r) for r in rows]
         return s
 
+    # --- reads for the web app
+    def read_mostly(self) -> None:
+        """Tune this connection for a long-lived reader (the web app): map the case file and keep a bigger cache,
+        so searches that touch thousands of rows read memory instead of calling read() for each page."""
+        self.db.execute("PRAGMA mmap_size = 1073741824")
+        self.db.execute("PRAGMA cache_size = -32768")
+
+    def search_page(self, words: str = "", *, kind: str | None = None, verdict: str | None = None,
+                    sender: str | None = None, domain: str | None = None, date_from: str | None = None,
+                    date_to: str | None = None, folder: str | None = None, sort: str = "relevance",
+                    limit: int = 25, offset: int = 0, count_cap: int = 1000) -> tuple[int, list[dict[str, Any]]]:
+        """One page of items matching plain words (all of them) and filters, and how many match (counted up to
+        count_cap + 1: more than count_cap reads as "many"). Snippets mark matches between \\x02 and \\x03 (the
+        caller escapes, then highlights)."""
+        fts = _fts_words(words)
+        where, args = _web_filters(kind, verdict, sender, domain, date_from, date_to, folder)
+        if fts:
+            # CROSS JOIN keeps SQLite on the full-text index first; left free it may walk every email of a kind
+            # and test each against the MATCH (seconds on 50,000 items).
+            base = ("FROM blobs_fts CROSS JOIN blobs b ON b.rowid = blobs_fts.rowid "
+                    "CROSS JOIN items i ON i.sha256 = b.sha256")
+            where.insert(0, "blobs_fts MATCH ?")
+            args.insert(0, fts)
+        elif sender or domain or date_from or date_to:  # only items with content can match: start from it
+            base = "FROM blobs b CROSS JOIN items i ON i.sha256 = b.sha256"
+        else:
+            base = "FROM items i LEFT JOIN blobs b ON b.sha256 = i.sha256"
+        cond = f" WHERE {' AND '.join(where)}" if where else ""
+        if sort == "relevance" and not fts:
+            sort = "-date" if base.startswith("FROM blobs") else "path"
+        order = "blobs_fts.rank, i.id" if sort == "relevance" else _WEB_SORTS.get(sort, _WEB_SORTS["path"])
+        total = None
+        if fts and len(where) == 1:  # words alone: a content matches at one location at least, so count contents
+            total = self.db.execute("SELECT count(*) FROM (SELECT 1 FROM blobs_fts WHERE blobs_fts MATCH ? LIMIT ?)",
+                                    (fts, count_cap + 1)).fetchone()[0]
+        if total is None or total <= count_cap:
+            total = self.db.execute(f"SELECT count(*) FROM (SELECT 1 {base}{cond} LIMIT ?)",
+                                    (*args, count_cap + 1)).fetchone()[0]
+        # Sort on narrow rows first; snippets and columns only for the page (the sorter would carry them all).
+        ids = [r[0] for r in self.db.execute(f"SELECT i.id {base}{cond} ORDER BY {order} LIMIT ? OFFSET ?",
+                                             (*args, limit, offset))]
+        if not ids:
+            return total, []
+        marks = ",".join("?" * len(ids))
+        snip = "snippet(blobs_fts, -1, char(2), char(3), ' … ', 16)" if fts else "substr(b.text, 1, 200)"
+        page = "FROM items i LEFT JOIN blobs b ON b.sha256 = i.sha256"
+        match = ("blobs_fts MATCH ? AND ", (fts,)) if fts else ("", ())
+        if fts:  # from the page's items to their rows of the index: a snippet costs a lookup, not a scan
+            page = ("FROM items i CROSS JOIN blobs b ON b.sha256 = i.sha256 "
+                    "CROSS JOIN blobs_fts ON blobs_fts.rowid = b.rowid")
+        rows = self.db.execute(
+            f"SELECT i.id, i.path, i.kind, i.verdict, i.size, b.subject, b.from_display, b.from_addr, b.date, "
+            f"{snip} AS snippet {page} WHERE {match[0]}i.id IN ({marks})", (*match[1], *ids))
+        by_id = {r["id"]: dict(r) for r in rows}
+        return total, [by_id[i] for i in ids if i in by_id]
+
+    def top_senders(self, limit: int = 10) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT b.from_addr AS addr, max(b.from_display) AS display, count(*) AS items FROM items i "
+            "JOIN blobs b ON b.sha256 = i.sha256 WHERE i.kind = 'email' AND b.from_addr IS NOT NULL "
+            "GROUP BY b.from_addr ORDER BY items DESC, addr LIMIT ?", (limit,))
+        return [dict(r) for r in rows]
+
+    def thread_of(self, item_id: str, cap: int = 500) -> list[dict[str, Any]]:
+        """The emails of this email's thread (linked by Message-ID, In-Reply-To and References), by date."""
+        row = self.db.execute("SELECT b.message_id, b.in_reply_to, b.refs FROM items i JOIN blobs b "
+                              "ON b.sha256 = i.sha256 WHERE i.id = ?", (item_id,)).fetchone()
+        if not row:
+            return []
+        ids = {x for x in (row["message_id"], row["in_reply_to"], *json.loads(row["refs"] or "[]")) if x}
+        for _ in range(6):  # a few rounds reach the whole thread; a cap keeps a hostile web of links bounded
+            if not ids or len(ids) > cap:
+                break
+            marks = ",".join("?" * len(ids))
+            found = self.db.execute(f"SELECT message_id, in_reply_to, refs FROM blobs WHERE message_id IN ({marks}) "
+                                    f"OR in_reply_to IN ({marks})", (*ids, *ids)).fetchall()
+            grown = set(ids)
+            for r in found:
+                grown.update(x for x in (r["message_id"], r["in_reply_to"], *json.loads(r["refs"] or "[]")) if x)
+            if grown == ids:
+                break
+            ids = grown
+        ids = set(sorted(ids)[:cap])
+        if not ids:
+            return []
+        rows = self.db.execute(
+            "SELECT i.id, i.path, i.verdict, b.subject, b.from_display, b.from_addr, b.date, b.message_id, "
+            "b.in_reply_to FROM blobs b CROSS JOIN items i ON i.sha256 = b.sha256 "
+            f"WHERE b.message_id IN ({','.join('?' * len(ids))}) AND i.kind = 'email' "
+            "ORDER BY b.date_utc, i.path, i.id", tuple(ids))
+        return [dict(r) for r in rows]
+
+    def items_by_sender(self, addr: str, limit: int = 50, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+        total = self.db.execute("SELECT count(*) FROM blobs b JOIN items i ON i.sha256 = b.sha256 "
+                                "WHERE b.from_addr = ?", (addr,)).fetchone()[0]
+        rows = self.db.execute(
+            "SELECT i.id, i.path, i.kind, i.verdict, b.subject, b.from_display, b.date FROM blobs b "
+            "CROSS JOIN items i ON i.sha256 = b.sha256 WHERE b.from_addr = ? ORDER BY b.date_utc, i.path, i.id "
+            "LIMIT ? OFFSET ?", (addr, limit, offset))
+        return total, [dict(r) for r in rows]
+
+    # --- reads for the HTML report
+    def kind_verdict_counts(self) -> list[dict[str, Any]]:
+        """Items per kind and verdict: kind, verdict, items."""
+        rows = self.db.execute("SELECT kind, verdict, count(*) AS items FROM items GROUP BY kind, verdict "
+                               "ORDER BY kind, verdict")
+        return [dict(r) for r in rows]
+
+    def messages_per_day(self) -> list[dict[str, Any]]:
+        """Email locations per day (UTC) and verdict: day, verdict, items."""
+        rows = self.db.execute(
+            "SELECT substr(b.date_utc, 1, 10) AS day, i.verdict, count(*) AS items FROM items i "
+            "JOIN blobs b ON b.sha256 = i.sha256 WHERE i.kind = 'email' AND b.date_utc IS NOT NULL "
+            "GROUP BY day, i.verdict ORDER BY day, i.verdict")
+        return [dict(r) for r in rows]
+
+    def verdicts_by_folder(self) -> list[dict[str, Any]]:
+        """Items (archives aside) per custodian folder, the first two components of the path, and verdict."""
+        rows = self.db.execute(
+            "WITH p AS (SELECT path, verdict, instr(path, '/') AS s1 FROM items WHERE kind != 'archive'), "
+            "q AS (SELECT path, verdict, s1, CASE WHEN s1 = 0 THEN 0 ELSE instr(substr(path, s1 + 1), '/') END AS s2 "
+            "FROM p) "
+            "SELECT CASE WHEN s1 = 0 OR s2 = 0 THEN path ELSE substr(path, 1, s1 + s2 - 1) END AS folder, verdict, "
+            "count(*) AS items FROM q GROUP BY folder, verdict ORDER BY folder, verdict")
+        return [dict(r) for r in rows]
+
+    def dkim_domain_rates(self) -> list[dict[str, Any]]:
+        """Per DKIM signing domain: messages signed, whose signature verifies, that it proves, with no key."""
+        rows = self.db.execute(
+            "SELECT json_extract(evidence, '$.domain') AS domain, count(DISTINCT item_id) AS signed, "
+            "count(DISTINCT CASE WHEN json_extract(evidence, '$.status') = 'verified' THEN item_id END) AS verified, "
+            "count(DISTINCT CASE WHEN effect = 'proves' THEN item_id END) AS proven, "
+            "count(DISTINCT CASE WHEN json_extract(evidence, '$.status') = 'no_key' THEN item_id END) AS no_key "
+            "FROM findings WHERE check_name = 'dkim' AND json_extract(evidence, '$.domain') IS NOT NULL "
+            "GROUP BY domain ORDER BY signed DESC, domain")
+        return [dict(r) for r in rows]
+
+    def finding_counts(self) -> list[dict[str, Any]]:
+        """Per check and effect: findings and distinct items they are on."""
+        rows = self.db.execute(
+            "SELECT check_name AS check_, effect, count(*) AS findings, count(DISTINCT item_id) AS items "
+            "FROM findings GROUP BY check_name, effect ORDER BY check_name, effect")
+        return [{"check": r["check_"], "effect": r["effect"], "findings": r["findings"], "items": r["items"]}
+                for r in rows]
+
+    def items_by_verdict(self, verdicts: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+        """Items with these verdicts, streamed, with their email fields and findings (tampered first)."""
+        cur = self.db.cursor()
+        marks = ",".join("?" * len(verdicts))
+        cur.execute(
+            "SELECT i.id, i.path, i.parent, i.source, i.kind, i.mime, i.sha256, i.size, i.verdict, i.error, "
+            "i.error_reason, i.transforms, b.subject, b.from_display, b.date, b.message_id FROM items i "
+            f"LEFT JOIN blobs b ON b.sha256 = i.sha256 WHERE i.verdict IN ({marks}) "
+            "ORDER BY i.verdict = 'suspicious', i.verdict, i.path, i.id", verdicts)
+        while rows := cur.fetchmany(200):
+            for r in rows:
+                d = dict(r)
+                d["transforms"] = json.loads(d["transforms"]) if d["transforms"] else []
+                d["findings"] = [
+                    {"check": f["check_name"], "summary": f["summary"], "effect": f["effect"],
+                     "evidence": json.loads(f["evidence"]) if f["evidence"] else {}}
+                    for f in self.db.execute("SELECT check_name, summary, effect, evidence FROM findings "
+                                             "WHERE item_id = ? ORDER BY id", (d["id"],))]
+                yield d
+
+    def ancestors(self, item_id: str) -> list[dict[str, Any]]:
+        """The containers an item sits in, outermost first: id, path, kind, mime."""
+        rows = self.db.execute(
+            "WITH RECURSIVE a(id, n) AS (SELECT parent, 1 FROM items WHERE id = ? AND parent IS NOT NULL "
+            "UNION ALL SELECT i.parent, a.n + 1 FROM items i JOIN a ON i.id = a.id "
+            "WHERE i.parent IS NOT NULL AND a.n < 64) "
+            "SELECT i.id, i.path, i.kind, i.mime FROM a JOIN items i ON i.id = a.id ORDER BY a.n DESC", (item_id,))
+        return [dict(r) for r in rows]
+
     def close(self) -> None:
         self.db.close()
+
+
+# --- helpers for the web app's reads
+# Undated items last either way (SQLite sorts NULL first, so DESC needs no help and keeps the date index usable).
+_WEB_SORTS = {"date": "b.date_utc IS NULL, b.date_utc, i.id", "-date": "b.date_utc DESC, i.id",
+              "path": "i.path, i.id"}
+
+
+def _fts_words(text: str) -> str:
+    """Plain words to an FTS5 query that cannot be a syntax error: each word quoted; a trailing * keeps a prefix."""
+    out = []
+    for word in text.split()[:20]:
+        prefix = word.endswith("*")
+        word = word.rstrip("*").replace('"', '""')
+        if word:
+            out.append(f'"{word}"' + ("*" if prefix else ""))
+    return " ".join(out)
+
+
+def _web_filters(kind: str | None, verdict: str | None, sender: str | None, domain: str | None,
+                 date_from: str | None, date_to: str | None, folder: str | None) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    args: list[Any] = []
+    for cond, value in (("i.kind = ?", kind), ("i.verdict = ?", verdict), ("b.from_addr = ?", sender and sender.lower()),
+                        ("b.date_utc >= ?", date_from), ("b.date_utc < ?", date_to and date_to + "\uffff")):
+        if value:
+            where.append(cond)
+            args.append(value)
+    if domain:
+        where.append("(b.from_addr LIKE ? ESCAPE '\\' OR i.id IN (SELECT item_id FROM findings WHERE "
+                     "check_name = 'dkim' AND json_extract(evidence, '$.domain') = ?))")
+        args += ["%@" + _like_prefix(domain.lower())[:-1], domain.lower()]
+    if folder:
+        where.append("i.path LIKE ? ESCAPE '\\'")
+        args.append(_like_prefix(folder.strip("/") + "/"))
+    return where, args
 
 
 class _Tx:
