@@ -11,7 +11,7 @@ from conftest import scan_dump
 
 from leaksift.checks.base import CheckContext
 from leaksift.checks.case import run_case_checks
-from leaksift.checks.neardup import NearDupCheck, identity, word_changes, words
+from leaksift.checks.neardup import MAX_NOTED, NearDupCheck, identity, word_changes, words
 from leaksift.keys import KeyStore
 from leaksift.model import Finding
 from leaksift.sample import build_sample
@@ -142,3 +142,49 @@ def test_sample_doctored_docx_is_tampered(tmp_path: Path) -> None:
         assert tampered == {doc.path.replace("!", "/")}
     finally:
         store.close()
+
+
+class TextStore:
+    """The store reads neardup uses, over texts in memory; counts blob reads (texts are read again only to diff)."""
+
+    def __init__(self, texts: dict[str, str], kind: str = "email") -> None:
+        self.texts, self.kind, self.blob_reads = texts, kind, 0
+
+    def text_blobs(self, min_chars: int = 1):  # noqa: ANN201
+        for sha in sorted(self.texts):
+            yield {"sha256": sha, "text": self.texts[sha], "metadata": {}, "kind": self.kind, "verified": False}
+
+    def blob_text(self, sha256: str) -> str:
+        self.blob_reads += 1
+        return self.texts[sha256]
+
+    def locations(self, sha256: str) -> list[dict]:
+        return [{"id": f"item-{sha256}"}]
+
+
+TEMPLATE = ("Bonjour {name}, merci pour votre soutien à la campagne. La réunion publique de votre circonscription "
+            "aura lieu samedi prochain à la salle des fêtes, à partir de dix heures. Nous comptons sur vous pour "
+            "diffuser les tracts dans votre quartier et pour inviter vos voisins. Bien cordialement, l'équipe.")
+
+
+def test_templated_mailing_is_one_cluster_not_a_flood() -> None:
+    """2,000 copies of one mailing: a handful of findings pointing at one representative, and bounded diffs."""
+    names = [f"Prénom{i} Nom{i}" for i in range(2000)]
+    texts = {f"{i:064x}": TEMPLATE.format(name=n) for i, n in enumerate(names)}
+    texts["f" * 64] = " ".join(OTHER * 3)  # an unrelated text: no cluster, no finding
+    store = TextStore(texts)
+    found = list(NearDupCheck().run(store, CheckContext()))
+    members = [f for _, f in found if "representative" in f.evidence and "cluster_size" not in f.evidence]
+    [(rep_item, rep)] = [(i, f) for i, f in found if "cluster_size" in f.evidence]
+    assert len(members) == MAX_NOTED and len(found) == MAX_NOTED + 1
+    assert rep.evidence["cluster_size"] == 2000 and rep_item == f"item-{rep.evidence['representative']}"
+    assert {f.evidence["representative"] for f in members} == {rep.evidence["representative"]}
+    assert all(f.effect == "info" and f.evidence["similarity"] >= 0.8 for f in members)
+    assert rep.evidence["members_noted"] == [f.evidence["b"] for f in members]
+    assert store.blob_reads <= MAX_NOTED * 3  # the other members were never re-read nor diffed
+    assert "item-" + "f" * 64 not in {i for i, _ in found}
+
+
+def test_identical_texts_in_other_bytes_say_nothing() -> None:
+    text = TEMPLATE.format(name="Claire")
+    assert list(NearDupCheck().run(TextStore({"a" * 64: text, "b" * 64: text}), CheckContext())) == []

@@ -218,3 +218,99 @@ def test_corpus_images() -> None:
     rec = list(engine.ingest_file(root, "hello_world_tiff.tif"))[-1]
     assert rec.error is None and (rec.metadata["width"], rec.metadata["height"]) == (819, 460)
     assert rec.metadata["exif"]["ifd0"]["StripOffsets"] == "<154 values>"  # layout tags: size only
+
+
+# --- the EXIF thumbnail against the picture ----------------------------------------------------------
+
+def scene(seed: int, size: tuple[int, int] = (600, 400)) -> Image.Image:
+    """A deterministic picture: a sky, a block and dots; another seed draws another scene."""
+    import random
+    from PIL import ImageDraw
+    rng = random.Random(seed)
+    img = Image.new("RGB", size, (rng.randint(60, 200), rng.randint(60, 200), rng.randint(60, 200)))
+    draw = ImageDraw.Draw(img)
+    w, h = size
+    for _ in range(6):
+        x, y = rng.randint(0, w), rng.randint(0, h)
+        draw.rectangle((x, y, x + rng.randint(w // 8, w // 2), y + rng.randint(h // 8, h // 2)),
+                       fill=(rng.randint(0, 255), rng.randint(0, 255), rng.randint(0, 255)))
+    return img
+
+
+def letterboxed(img: Image.Image, box: tuple[int, int] = (160, 120)) -> Image.Image:
+    small = img.copy()
+    small.thumbnail(box)
+    out = Image.new("RGB", box, "black")
+    out.paste(small, ((box[0] - small.size[0]) // 2, (box[1] - small.size[1]) // 2))
+    return out
+
+
+def jpeg_bytes(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=85, **kw)
+    return buf.getvalue()
+
+
+def ifd(entries: list[tuple[int, int, object]], at: int, next_at: int) -> bytes:
+    """One little-endian IFD at offset `at`: ASCII (2), SHORT (3) or LONG (4) values, long ones after it."""
+    data_at = at + 2 + 12 * len(entries) + 4
+    head, data = struct.pack("<H", len(entries)), b""
+    for tag, kind, value in sorted(entries, key=lambda e: e[0]):
+        if kind == 2:
+            raw = str(value).encode() + b"\x00"
+            head += struct.pack("<HHII", tag, 2, len(raw), data_at + len(data))
+            data += raw + b"\x00" * (len(raw) & 1)
+        elif kind == 3:
+            head += struct.pack("<HHIH2x", tag, 3, 1, value)
+        else:
+            head += struct.pack("<HHII", tag, 4, 1, value)
+    return head + struct.pack("<I", next_at) + data
+
+
+def camera_block(thumb: bytes, ifd0: dict[int, str], exif: dict[int, str], orientation: int = 1) -> bytes:
+    """An APP1 EXIF block: IFD0 (text tags, Orientation, Exif pointer) -> Exif IFD -> IFD1 -> thumbnail."""
+    zero = [(t, 2, v) for t, v in ifd0.items()] + [(0x0112, 3, orientation), (0x8769, 4, 0)]
+    exif_at = 8 + len(ifd(zero, 8, 0))
+    sub = ifd([(t, 2, v) for t, v in exif.items()], exif_at, 0)
+    ifd1_at = exif_at + len(sub)
+    thumb_at = ifd1_at + 2 + 3 * 12 + 4
+    first = ifd(zero[:-1] + [(0x8769, 4, exif_at)], 8, ifd1_at)
+    one = ifd([(0x0103, 3, 6), (0x0201, 4, thumb_at), (0x0202, 4, len(thumb))], ifd1_at, 0)
+    return b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + first + sub + one + thumb
+
+
+CAMERA = {0x010F: "Canon", 0x0110: "Canon EOS 80D", 0x0131: "Firmware Version 1.0.2",
+          0x0132: "2017:04:20 10:15:03"}
+TAKEN = {0x9003: "2017:04:20 10:15:03", 0x9004: "2017:04:20 10:15:03"}
+
+
+def camera_jpeg(main: Image.Image, thumb: Image.Image, ifd0: dict[int, str] | None = None,
+                orientation: int = 1) -> bytes:
+    return jpeg_bytes(main, exif=camera_block(jpeg_bytes(thumb), ifd0 or CAMERA, TAKEN, orientation))
+
+
+def test_thumbnail_of_the_same_frame_is_close(tmp_path: Path) -> None:
+    img = scene(1)
+    md = read(camera_jpeg(img, letterboxed(img)))  # 3:2 picture, 4:3 thumbnail with black bars
+    t = md["thumbnail"]
+    assert t["dhash_distance"] <= 4 and t["mean_abs_diff"] < 6, t
+    assert len(t["dhash"]) == 16 and md["camera_make"] == "Canon"
+    # a thumbnail in the displayed orientation (the picture stored sideways, Orientation 6) is the same frame
+    md = read(camera_jpeg(img.transpose(Image.Transpose.ROTATE_90), letterboxed(img), orientation=6))
+    assert md["thumbnail"]["dhash_distance"] <= 4 and md["thumbnail"]["fit"].startswith("displayed")
+
+
+def test_thumbnail_of_another_picture_is_far(tmp_path: Path) -> None:
+    md = read(camera_jpeg(scene(2), letterboxed(scene(1))))
+    t = md["thumbnail"]
+    assert t["dhash_distance"] >= 12 and t["mean_abs_diff"] >= 16, t
+
+
+def test_decompression_bomb_is_a_note_not_a_decode() -> None:
+    data = bytearray(camera_jpeg(scene(1, (64, 48)), scene(1, (16, 12))))
+    sof = data.rfind(b"\xff\xc0")  # the main image's frame header comes after the thumbnail's
+    struct.pack_into(">HH", data, sof + 5, 60_000, 60_000)
+    md = read(bytes(data))
+    assert (md["width"], md["height"]) == (60_000, 60_000)
+    assert "dhash_distance" not in md["thumbnail"]
+    assert "compare_error" in md["thumbnail"] and "60000" in md["thumbnail"]["compare_error"]

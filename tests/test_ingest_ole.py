@@ -255,3 +255,67 @@ def test_corrupt_ole(tmp_path: Path) -> None:
     rec = ingest(path)
     assert rec.mime == sniff.OLE and rec.error_reason == "corrupt"
     assert time.monotonic() - t0 < 2
+
+
+# --- a compound file written by hand (MS-CFB v3), with directory times --------------------------
+
+FREE, END, FATSECT, NOSTREAM = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFF
+
+
+def ticks(dt: datetime | None) -> int:
+    return int((dt - datetime(1601, 1, 1)).total_seconds()) * 10_000_000 if dt else 0
+
+
+def dir_entry(name: str, kind: int, child: int, right: int, start: int, size: int,
+              times: tuple[datetime | None, datetime | None]) -> bytes:
+    raw = (name + "\x00").encode("utf-16-le")
+    return (raw.ljust(64, b"\x00") + struct.pack("<HBBIII16sI", len(raw), kind, 1, NOSTREAM, right, child,
+                                                 b"\x00" * 16, 0)
+            + struct.pack("<QQIII", ticks(times[0]), ticks(times[1]), start, size, 0))
+
+
+def compound_file(streams: list[tuple[str, bytes, tuple[datetime | None, datetime | None]]],
+                  root_times: tuple[datetime | None, datetime | None] = (None, None)) -> bytes:
+    """A v3 compound file whose streams are padded to 4096 bytes (no mini stream); entry i+1 is stream i,
+    chained as right siblings under the root. Times are (created, modified), naive UTC."""
+    sectors: list[bytes] = []
+    fat = [FATSECT, END]  # sector 0: the FAT, sector 1: the directory
+    starts = []
+    for _, data, _ in streams:
+        data = data.ljust(4096, b"\x00")
+        n = -(-len(data) // 512)
+        starts.append(len(fat))
+        fat += [len(fat) + i + 1 for i in range(n - 1)] + [END]
+        sectors += [data[i * 512:(i + 1) * 512].ljust(512, b"\x00") for i in range(n)]
+    assert len(fat) <= 128 and len(streams) <= 3
+    entries = dir_entry("Root Entry", 5, 1 if streams else NOSTREAM, NOSTREAM, END, 0, root_times)
+    for i, (name, data, times) in enumerate(streams):
+        right = i + 2 if i + 1 < len(streams) else NOSTREAM
+        entries += dir_entry(name, 2, NOSTREAM, right, starts[i], len(data.ljust(4096, b"\x00")), times)
+    entries = entries.ljust(512, b"\x00")
+    difat = [0] + [FREE] * 108
+    header = (bytes.fromhex("D0CF11E0A1B11AE1") + b"\x00" * 16
+              + struct.pack("<HHHHH6xIIIIIIIII", 0x3E, 3, 0xFFFE, 9, 6, 0, 1, 1, 0, 4096, END, 0, END, 0)
+              + struct.pack("<109I", *difat))
+    fat_sector = struct.pack("<128I", *(fat + [FREE] * (128 - len(fat))))
+    return header + fat_sector + entries + b"".join(sectors)
+
+
+def summary_stream(created: datetime, saved: datetime, app: str = "Microsoft Office Word") -> bytes:
+    props = [(1, i2(1252)), (18, lpstr(app.encode())), (12, filetime(created)), (13, filetime(saved))]
+    return property_set([(FMTID_SUMMARY, section(props))])
+
+
+def test_directory_times_recorded_compactly(tmp_path: Path) -> None:
+    created, saved = datetime(2016, 3, 1, 9, 0), datetime(2016, 3, 2, 17, 30)
+    data = compound_file([("\x05SummaryInformation", summary_stream(created, saved), (None, None)),
+                          ("Data", b"x" * 10, (datetime(2016, 3, 1, 9, 1), datetime(2016, 3, 5, 8, 0)))],
+                         root_times=(datetime(2016, 3, 1, 9, 0, 5), datetime(2016, 3, 2, 17, 30, 41)))
+    (tmp_path / "f.doc").write_bytes(data)
+    md = ingest(tmp_path / "f.doc").metadata
+    assert md["summary"]["created"] == "2016-03-01T09:00:00Z" and md["summary"]["last_saved"] == "2016-03-02T17:30:00Z"
+    assert md["ole"]["root_created"] == "2016-03-01T09:00:05Z"
+    assert md["ole"]["root_modified"] == "2016-03-02T17:30:41Z"
+    assert md["ole"]["entries_dated"] == 1
+    assert (md["ole"]["entries_earliest"], md["ole"]["entries_latest"]) == ("2016-03-01T09:01:00Z",
+                                                                            "2016-03-05T08:00:00Z")

@@ -15,6 +15,8 @@ ITEM_CHECK_MODULES: tuple[str, ...] = (
     "leaksift.checks.zipdates",
     "leaksift.checks.pdfrev",
     "leaksift.checks.docdates",
+    "leaksift.checks.oletimes",
+    "leaksift.checks.imageedit",
 )
 
 

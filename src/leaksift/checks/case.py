@@ -20,6 +20,7 @@ CASE_CHECK_MODULES: tuple[str, ...] = (
     "leaksift.checks.baseline",
     "leaksift.checks.rsids",
     "leaksift.checks.uilang",
+    "leaksift.checks.docbaseline",
     "leaksift.checks.folderwindow",
     "leaksift.checks.exifdates",
 )

@@ -267,20 +267,25 @@ def _font_key(name: str) -> str:
     return re.sub(r"[\s\-_]", "", name).lower()
 
 
+@lru_cache(maxsize=1)
+def _font_table() -> tuple[tuple[str, Release], ...]:
+    """The table's fonts with their keys, computed once (every font of every document is looked up)."""
+    return tuple((_font_key(r.version), r) for r in releases() if r.kind == "font")
+
+
+@lru_cache(maxsize=4096)  # documents of a case share their fonts: bounded, and the answer depends on the name only
 def font_release(name: str) -> Release | None:
     """The longest table font the name starts with ('Calibri-Light' -> Calibri Light, 'ABCDEF+Calibri,Bold' ->
     Calibri); None when unknown."""
     key = _font_key(name)
     best: Release | None = None
-    for r in releases():
-        if r.kind != "font":
-            continue
-        rk = _font_key(r.version)
-        if key.startswith(rk) and (best is None or len(rk) > len(_font_key(best.version))):
+    best_len = -1
+    for rk, r in _font_table():
+        if key.startswith(rk) and len(rk) > best_len:
             rest = key[len(rk):]
             if not rest or rest.startswith(("light", "bold", "italic", "regular", "mt", "math", "semi", "black",
                                             "ps", "display", "serif", "narrow", "condensed")):
-                best = r
+                best, best_len = r, len(rk)
     return best
 
 

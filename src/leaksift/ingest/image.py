@@ -1,4 +1,4 @@
-"""Reader: images. Headers and metadata only; pixels are never decoded.
+"""Reader: images. Headers and metadata; pixels are decoded only small, to compare a JPEG's EXIF thumbnail.
 
 Pillow opens images lazily (`Image.open` reads headers), so EXIF, XMP, ICC and IPTC come without a
 decode. Where Pillow would read or allocate more than headers (PNG text chunks after the pixel data,
@@ -198,14 +198,22 @@ def gps_decimal(gps: dict[str, Any]) -> dict[str, float] | None:
     return out
 
 
-def thumbnail(raw: bytes, exif: Image.Exif) -> dict[str, Any] | None:
-    """The JPEG thumbnail that IFD1 points to: its size, sha256 and dimensions."""
+def thumbnail_bytes(raw: bytes, exif: Image.Exif) -> tuple[int, int, bytes] | None:
+    """The offset, declared length and bytes of the JPEG thumbnail that IFD1 points to."""
     ifd1 = exif.get_ifd(ExifTags.IFD.IFD1)
     offset, length = ifd1.get(0x0201), ifd1.get(0x0202)
     if not isinstance(offset, int) or not isinstance(length, int):
         return None
     tiff = re.sub(b"^(Exif\x00\x00){1,2}", b"", raw)
-    data = tiff[offset:offset + length]
+    return offset, length, tiff[offset:offset + length]
+
+
+def thumbnail(raw: bytes, exif: Image.Exif) -> dict[str, Any] | None:
+    """The JPEG thumbnail that IFD1 points to: its size, sha256 and dimensions."""
+    found = thumbnail_bytes(raw, exif)
+    if found is None:
+        return None
+    offset, length, data = found
     out: dict[str, Any] = {"offset": offset, "length": length, "size": len(data),
                            "sha256": hashlib.sha256(data).hexdigest()}
     if len(data) < length:
@@ -216,6 +224,98 @@ def thumbnail(raw: bytes, exif: Image.Exif) -> dict[str, Any] | None:
     except PIL_ERRORS as e:
         out["error"] = f"{type(e).__name__}: {e}"[:200]
     return out
+
+
+# --- the thumbnail against the picture ----------------------------------------------------------------
+# An editor that changes the picture often keeps the camera's EXIF thumbnail. Both are decoded small
+# (JPEG DCT scaling via draft(), so a 100-megapixel photo decodes as ~1.5 megapixels) and compared by a
+# 64-bit difference hash; the smallest distance is kept over the picture as stored and as displayed (the
+# thumbnail may follow the Orientation tag or not), each whole and centre-cropped to the thumbnail's aspect
+# (after the thumbnail's letterbox bars are trimmed).
+
+MAX_COMPARE_PIXELS = 200_000_000  # declared size of a main image we agree to decode at reduced scale
+MAX_DECODED_PIXELS = 4_000_000  # what draft() must bring it down to, or we do not decode
+MAX_THUMB_BYTES = 1024 * 1024
+DARK = 24  # letterbox bars: rows/columns whose every pixel is at most this grey
+# what displays a picture stored with EXIF Orientation n (as ImageOps.exif_transpose)
+ORIENTATION = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+               5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+               8: Image.Transpose.ROTATE_90}
+
+
+def decode_small(im: Any) -> Image.Image:
+    """The picture as greyscale, decoded at the smallest JPEG scale that keeps it over 128 px a side."""
+    w, h = im.size
+    if w * h > MAX_COMPARE_PIXELS:
+        raise IngestError(TOO_LARGE, f"{w}x{h} pixels: too large to decode for the thumbnail comparison")
+    if im.format == "JPEG":
+        im.draft("L", (min(w, 128), min(h, 128)))
+    if im.size[0] * im.size[1] > MAX_DECODED_PIXELS:
+        raise IngestError(TOO_LARGE, f"{w}x{h} pixels decode as {im.size[0]}x{im.size[1]}: over the cap")
+    return trim_dark(im.convert("L"))
+
+
+def trim_dark(im: Image.Image) -> Image.Image:
+    """Without the black bars a thumbnail of another aspect ratio is letterboxed with."""
+    box = im.point(lambda v: 255 if v > DARK else 0).getbbox()
+    if box and (box[2] - box[0]) * (box[3] - box[1]) >= im.size[0] * im.size[1] // 2:
+        return im.crop(box)
+    return im
+
+
+def crop_to_aspect(im: Image.Image, aspect: float) -> Image.Image:
+    w, h = im.size
+    if w / h > aspect:
+        cw = max(1, round(h * aspect))
+        return im.crop(((w - cw) // 2, 0, (w - cw) // 2 + cw, h))
+    ch = max(1, round(w / aspect))
+    return im.crop((0, (h - ch) // 2, w, (h - ch) // 2 + ch))
+
+
+def dhash(im: Image.Image) -> int:
+    """64-bit difference hash: is each of 8x8 cells brighter than its right neighbour."""
+    px = list(im.resize((9, 8), Image.Resampling.BOX).getdata())
+    bits = 0
+    for row in range(8):
+        for col in range(8):
+            bits = bits << 1 | (px[row * 9 + col] > px[row * 9 + col + 1])
+    return bits
+
+
+def mean_abs_diff(a: Image.Image, b: Image.Image) -> float:
+    pa = a.resize((16, 16), Image.Resampling.BOX).getdata()
+    pb = b.resize((16, 16), Image.Resampling.BOX).getdata()
+    return round(sum(abs(x - y) for x, y in zip(pa, pb)) / 256, 1)
+
+
+def compare_thumbnail(f: BinaryIO, thumb: bytes, orientation: Any, out: dict[str, Any]) -> None:
+    """Record how far the EXIF thumbnail is from the main picture (dHash bits of 64, mean grey difference)."""
+    if len(thumb) > MAX_THUMB_BYTES:
+        out["compare_error"] = f"thumbnail of {len(thumb)} bytes not decoded"
+        return
+    try:
+        with Image.open(io.BytesIO(thumb), formats=["JPEG"]) as t:
+            small = decode_small(t)
+        f.seek(0)
+        with Image.open(f, formats=["JPEG"]) as im:
+            main = decode_small(im)
+    except IngestError as e:
+        out["compare_error"] = str(e)[:300]
+        return
+    except PIL_ERRORS as e:  # a decompression bomb lands here too
+        out["compare_error"] = f"{type(e).__name__}: {e}"[:300]
+        return
+    views = [("stored", main)]
+    if orientation in ORIENTATION:
+        views.append(("displayed", main.transpose(ORIENTATION[orientation])))
+    aspect = small.size[0] / small.size[1]
+    fits = [(f"{name} whole", m) for name, m in views]
+    fits += [(f"{name} cropped", crop_to_aspect(m, aspect)) for name, m in views
+             if abs(aspect - m.size[0] / m.size[1]) > 0.03 * aspect]
+    th = dhash(small)
+    distance, fit, best = min((bin(th ^ dhash(m)).count("1"), name, m) for name, m in fits)
+    out.update({"dhash_distance": distance, "dhash": f"{th:016x}", "image_dhash": f"{dhash(best):016x}",
+                "fit": fit, "mean_abs_diff": mean_abs_diff(small, best)})
 
 
 # --- ICC, IPTC, JPEG segments -----------------------------------------------------------------------
@@ -540,6 +640,16 @@ class ImageReader:
         _guard(meta, "iptc", self._iptc, im, meta)
         if im.format == "JPEG":
             _guard(meta, "jpeg", jpeg_details, im, meta)
+            _guard(meta, "thumbnail_compare", self._compare, im, f, meta)
+
+    def _compare(self, im: Any, f: BinaryIO, meta: dict[str, Any]) -> None:
+        raw = im.info.get("exif")
+        if not isinstance(meta.get("thumbnail"), dict) or "width" not in meta["thumbnail"] or not raw:
+            return
+        found = thumbnail_bytes(raw, exif_from_bytes(raw))
+        orientation = (meta.get("exif") or {}).get("ifd0", {}).get("Orientation")
+        if found:
+            compare_thumbnail(f, found[2], orientation, meta["thumbnail"])
 
     def _exif(self, im: Any, png: dict[str, Any], meta: dict[str, Any]) -> None:
         raw = im.info.get("exif") or png.get("png_exif")

@@ -17,9 +17,9 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable, Iterator
 from xml.etree.ElementTree import Element, ParseError
+from xml.parsers import expat
 
 import defusedxml
-import defusedxml.ElementTree as DET
 
 from . import sniff
 from .base import (BOMB, CORRUPT, ENCRYPTED, TOO_DEEP, TOO_LARGE, UNSUPPORTED, XML_ENTITIES, Blob, Child,
@@ -98,43 +98,135 @@ class CappedStream(io.RawIOBase):
         return len(data)
 
 
-def walk(source: BinaryIO, names: list[str]) -> Iterator[tuple[int, Any, str]]:
+def walk(source: BinaryIO, names: list[str], keep: frozenset[str] | None = None) -> Iterator[tuple[int, Any, str]]:
     """Parse XML as a stream of (START, elem, ''), (TEXT, None, text), (END, elem, direct text).
 
     `names` is kept as the stack of local names of the open elements (the element's own name is
-    last at its START and END). Each element is detached from its parent once it ended, so memory
-    stays bounded by the depth, not the size, of the document. Text is reported as soon as the
-    tree builder has it: an element's text at the next event after its start, its tail at the next
-    event after its end.
+    last at its START and END). Elements are never attached to a parent, so memory stays bounded
+    by the depth, not the size, of the document. Text is reported as soon as it is complete: an
+    element's text before its first child's event, a child's tail before the next event after it.
+    `keep`, when given, names the elements a consumer looks at: an element of another name with
+    nothing inside (no text, no element handed out) is not handed out at all; the ancestors of
+    every element handed out are, so `names` stays whole. Most elements of a Word body or a
+    sheet are such empty formatting leaves (w:rFonts, w:sz ...).
+
+    Driven on expat directly, with defusedxml's guards (entity declarations and external references
+    raise defusedxml's exceptions): the same events as defusedxml's iterparse gives, which runs the
+    pure-Python parser and cost most of the time spent reading office files.
     """
-    stack: list[Element] = []
-    bufs: list[list[str]] = []
-    pending: tuple[Element, bool] | None = None
-    for event, elem in DET.iterparse(source, events=("start", "end")):
-        if pending is not None:
-            el, is_tail = pending
-            pending = None
-            s = el.tail if is_tail else el.text
-            if s and bufs:
-                bufs[-1].append(s)
-                yield TEXT, None, s
-        if event == "start":
-            if len(stack) >= MAX_XML_DEPTH:
-                raise IngestError(TOO_DEEP, f"XML nested over {MAX_XML_DEPTH} elements deep")
-            stack.append(elem)
-            bufs.append([])
-            names.append(local(elem.tag))
-            yield START, elem, ""
-            pending = (elem, False)
-        else:
-            text = "".join(bufs[-1]) if bufs else ""
-            yield END, elem, text
-            stack.pop()
-            bufs.pop()
-            names.pop()
-            if stack:
-                stack[-1].remove(elem)
-            pending = (elem, True)
+    tags: dict[str, str] = {}
+    attr_names: dict[tuple[str, ...], tuple[str, ...]] = {}  # expat attribute names -> ElementTree's
+
+    def fix(key: str) -> str:
+        tag = tags.get(key)
+        if tag is None:
+            tag = tags[key] = "{" + key if "}" in key else key
+        return tag
+
+    # `names` follows the events as they are handed out, not as expat met them (a chunk ahead)
+    for events in walk_raw(source, keep):
+        for ev in events:
+            kind = ev[0]
+            if kind == START:
+                tag = tags.get(ev[1]) or fix(ev[1])
+                attrs = ev[2]
+                if attrs:
+                    raw = tuple(attrs)
+                    fixed = attr_names.get(raw)
+                    if fixed is None:
+                        fixed = tuple(fix(k) for k in raw)
+                        if len(attr_names) < MAX_VALUES:  # a hostile part may vary them without end
+                            attr_names[raw] = fixed
+                    attrs = dict(zip(fixed, attrs.values()))
+                elem = ev[3] = Element(tag, attrs)
+                names.append(ev[5])
+                yield START, elem, ""
+            elif kind == END:
+                yield END, ev[1][3], ev[2]
+                names.pop()
+            else:
+                yield ev
+
+
+def walk_raw(source: BinaryIO, keep: frozenset[str] | None = None) -> Iterator[list[Any]]:
+    """The events `walk` hands out, as expat gives them, one list per chunk parsed (and parsed whole
+    before any of its events is handed out): [START, expat name ('ns}local'), expat attributes, None,
+    direct text parts, local name], [END, its START entry, direct text], (TEXT, None, text).
+    For the hot consumers (Word stories, sheets): no Element built, no generator step per event."""
+    parser = expat.ParserCreate(None, "}")
+    parser.buffer_text = True
+    events: list[Any] = []
+    stack: list[list[Any]] = []  # the START entries of the open elements
+    pend: list[str] = []
+    locals_: dict[str, str] = {}
+
+    def flush() -> None:
+        s = "".join(pend)
+        pend.clear()
+        if s and stack:
+            stack[-1][4].append(s)
+            events.append((TEXT, None, s))
+
+    def start(key: str, attrs: dict[str, str]) -> None:
+        if pend:
+            flush()
+        if len(stack) >= MAX_XML_DEPTH:
+            raise IngestError(TOO_DEEP, f"XML nested over {MAX_XML_DEPTH} elements deep")
+        name = locals_.get(key)
+        if name is None:
+            name = locals_[key] = key.rsplit("}", 1)[-1]
+        entry = [START, key, attrs, None, [], name]
+        stack.append(entry)
+        events.append(entry)
+
+    def end(key: str) -> None:
+        if pend:
+            flush()
+        entry = stack.pop()
+        if keep is not None and events and events[-1] is entry and entry[5] not in keep:
+            events.pop()  # nothing inside and not asked for: neither event is handed out
+            return
+        buf = entry[4]
+        events.append([END, entry, "".join(buf) if buf else ""])
+
+    def default(text: str) -> None:
+        if text[:1] == "&":  # an entity no declaration defines (as ElementTree reports it)
+            err = expat.error(f"undefined entity {text}: line {parser.ErrorLineNumber}, "
+                              f"column {parser.ErrorColumnNumber}")
+            err.code, err.lineno, err.offset = 11, parser.ErrorLineNumber, parser.ErrorColumnNumber
+            raise err
+
+    def entity_decl(name: str, is_param: bool, value: str | None, base: str | None, sysid: str | None,
+                    pubid: str | None, notation: str | None) -> None:
+        raise defusedxml.EntitiesForbidden(name, value, base, sysid, pubid, notation)
+
+    def unparsed_entity_decl(name: str, base: str | None, sysid: str | None, pubid: str | None,
+                             notation: str | None) -> None:
+        raise defusedxml.EntitiesForbidden(name, None, base, sysid, pubid, notation)
+
+    def external_ref(context: str, base: str | None, sysid: str | None, pubid: str | None) -> None:
+        raise defusedxml.ExternalReferenceForbidden(context, base, sysid, pubid)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = pend.append
+    parser.DefaultHandlerExpand = default
+    parser.EntityDeclHandler = entity_decl
+    parser.UnparsedEntityDeclHandler = unparsed_entity_decl
+    parser.ExternalEntityRefHandler = external_ref
+    done = False
+    while not done:
+        data = source.read(16 * 1024)
+        done = not data
+        try:
+            parser.Parse(data, done)
+        except expat.error as e:
+            err = ParseError(str(e))
+            err.code, err.position = e.code, (e.lineno, e.offset)
+            raise err from None
+        if events:
+            yield events
+            events.clear()
 
 
 class TextBuf:
@@ -219,8 +311,10 @@ class Package:
         if self.fatal is None or _SEVERITY.get(err.reason, 0) > _SEVERITY.get(self.fatal.reason, 0):
             self.fatal = err
 
-    def parse(self, name: str, consumer: Callable[[Iterator[tuple[int, Any, str]], list[str]], None]) -> bool:
-        """Feed one part's events to `consumer`; False (and an error recorded) if it failed."""
+    def parse(self, name: str, consumer: Callable[[Any, list[str]], None],
+              keep: frozenset[str] | None = None, chunks: bool = False) -> bool:
+        """Feed one part's events to `consumer` (only those `walk` keeps for `keep`; `chunks`: as `walk_raw`
+        gives them); False (and an error recorded) if it failed."""
         info = self.info(name)
         if info is None:
             return False
@@ -229,7 +323,7 @@ class Package:
         try:
             with self.zf.open(info) as raw:
                 stream = CappedStream(raw, self.ctx.limits.max_xml_bytes, part, info.compress_size, self.ctx)
-                consumer(walk(stream, names), names)
+                consumer(walk_raw(stream, keep) if chunks else walk(stream, names, keep), names)
             return True
         except (defusedxml.EntitiesForbidden, defusedxml.DTDForbidden,
                 defusedxml.ExternalReferenceForbidden) as e:
@@ -557,14 +651,14 @@ class Ooxml:
     def read_fonts(self) -> None:
         theme_fonts: list[str] = []
         for part in self.roles.get("theme", [])[:20]:
-            self.pkg.parse(part, lambda ev, nm: theme_consumer(ev, nm, theme_fonts))
+            self.pkg.parse(part, lambda ev, nm: theme_consumer(ev, nm, theme_fonts), THEME_FONT_NAMES)
         if theme_fonts:
             self.meta["theme_fonts"] = theme_fonts
         fonts: list[str] = []
         for part in self.roles.get("word_fonts", [])[:1]:
-            self.pkg.parse(part, lambda ev, nm: named_values(ev, nm, fonts, "font", "name"))
+            self.pkg.parse(part, lambda ev, nm: named_values(ev, nm, fonts, "font", "name"), FONT_TABLE_NAMES)
         for part in self.roles.get("xl_styles", [])[:1]:
-            self.pkg.parse(part, lambda ev, nm: xl_fonts_consumer(ev, nm, fonts))
+            self.pkg.parse(part, lambda ev, nm: xl_fonts_consumer(ev, nm, fonts), XL_FONT_NAMES)
         if not fonts and self.roles.get("ppt_slide"):
             fonts = list(theme_fonts)
         if fonts or "word_fonts" in self.roles or "xl_styles" in self.roles or "ppt_slide" in self.roles:
@@ -584,7 +678,8 @@ class Ooxml:
             if self.text.full and counter[0] >= MAX_LISTED:
                 break
             self.text.add("\n")
-            self.pkg.parse(part, lambda ev, nm, p=part: word_text_consumer(ev, nm, self.text, changes, counter, p))
+            self.pkg.parse(part, lambda ev, nm, p=part: word_text_consumer(ev, nm, self.text, changes, counter, p),
+                           WORD_TEXT_NAMES, chunks=True)
         self.meta["tracked_changes"] = changes
         self.meta["tracked_changes_count"] = counter[0]
         comments: list[dict[str, Any]] = []
@@ -640,7 +735,8 @@ class Ooxml:
             self.meta["hidden_sheets"] = hidden
         strings: list[str] = []
         for part in self.roles.get("xl_strings", [])[:1]:
-            self.pkg.parse(part, lambda ev, nm: shared_strings_consumer(ev, nm, strings, self.text.limit))
+            self.pkg.parse(part, lambda ev, nm: shared_strings_consumer(ev, nm, strings, self.text.limit),
+                           SHARED_STRINGS_NAMES)
         self.meta["shared_strings_count"] = len(strings)
         wb_rels = {r.rid: r.target for r in self.rels.get((workbook or "").lower(), [])}
         order: list[tuple[str, str]] = []
@@ -655,7 +751,7 @@ class Ooxml:
             if self.text.full:
                 break
             self.text.add(f"\n{name}\n" if name else "\n")
-            self.pkg.parse(part, lambda ev, nm: sheet_consumer(ev, nm, strings, self.text))
+            self.pkg.parse(part, lambda ev, nm: sheet_consumer(ev, nm, strings, self.text), SHEET_NAMES, chunks=True)
         authors: list[str] = []
         for part in self.roles.get("xl_comments", []):
             self.pkg.parse(part, lambda ev, nm: xl_comments_consumer(ev, nm, self.text, authors))
@@ -670,7 +766,7 @@ class Ooxml:
             if self.text.full:
                 break
             self.text.add("\n")
-            self.pkg.parse(part, lambda ev, nm: drawing_text_consumer(ev, nm, self.text))
+            self.pkg.parse(part, lambda ev, nm: drawing_text_consumer(ev, nm, self.text), DRAWING_TEXT_NAMES)
         comments: list[dict[str, Any]] = []
         for part in self.roles.get("ppt_comments", []):
             self.pkg.parse(part, lambda ev, nm: ppt_comments_consumer(ev, nm, self.text, comments))
@@ -783,44 +879,68 @@ def xl_fonts_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], 
                 out.append(v)
 
 
-def word_text_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], text: TextBuf,
+# The elements each text consumer looks at (see `walk`): the others are mostly empty formatting leaves.
+WORD_TEXT_NAMES = frozenset({"Fallback", "t", "tab", "br", "cr", "noBreakHyphen", "p", "tc", "tr", "r"} | CHANGE_TAGS)
+SHARED_STRINGS_NAMES = frozenset({"t", "si", "rPh"})
+SHEET_NAMES = frozenset({"c", "v", "t", "is", "row"})
+DRAWING_TEXT_NAMES = frozenset({"Fallback", "t", "br", "p"})
+THEME_FONT_NAMES = frozenset({"fontScheme", "latin", "ea", "cs", "font"})
+FONT_TABLE_NAMES = frozenset({"font"})
+XL_FONT_NAMES = frozenset({"font", "name"})
+
+
+def raw_attr(attrs: dict[str, str], name: str) -> str | None:
+    """An attribute of a `walk_raw` START entry by local name, whatever its namespace (as `attr`)."""
+    for k, v in attrs.items():
+        if k.rsplit("}", 1)[-1] == name:
+            return v
+    return None
+
+
+def word_text_consumer(chunks: Iterator[list[Any]], names: list[str], text: TextBuf,
                        changes: list[dict[str, Any]], counter: list[int], part: str) -> None:
-    """Text of a WordprocessingML story (w:t, tabs, breaks), and its tracked changes."""
+    """Text of a WordprocessingML story (w:t, tabs, breaks), and its tracked changes (`walk_raw` events)."""
     fallback = 0
-    for ev, elem, direct in events:
-        name = local(elem.tag) if elem is not None else ""
-        if ev == START:
+    for events in chunks:
+        for ev in events:
+            kind = ev[0]
+            if kind == START:
+                names.append(ev[5])
+                if ev[5] == "Fallback":
+                    fallback += 1
+                continue
+            if kind == TEXT:
+                continue
+            entry = ev[1]
+            name = entry[5]  # names[-1]
             if name == "Fallback":
-                fallback += 1
-            continue
-        if ev != END:
-            continue
-        if name == "Fallback":
-            fallback -= 1
-        elif name in CHANGE_TAGS and (attr(elem, "author") is not None or attr(elem, "date") is not None):
-            counter[0] += 1
-            if len(changes) < MAX_LISTED:
-                changes.append({"type": name, "author": attr(elem, "author"), "date": attr(elem, "date"),
-                                "part": part})
-        if fallback or text.full:
-            if text.full and counter[0] >= MAX_LISTED:
-                return
-            continue
-        parent = names[-2] if len(names) >= 2 else ""
-        if name == "t":
-            text.add(direct)
-        elif name == "tab" and parent == "r":
-            text.add("\t")
-        elif name in ("br", "cr") and parent == "r":
-            text.add("\n")
-        elif name == "noBreakHyphen":
-            text.add("-")
-        elif name == "p":
-            text.add(" " if "tc" in names[:-1] else "\n")  # paragraphs of a table cell stay on its row
-        elif name == "tc":
-            text.add("\t")
-        elif name == "tr":
-            text.add("\n")
+                fallback -= 1
+            elif name in CHANGE_TAGS:
+                author, date = raw_attr(entry[2], "author"), raw_attr(entry[2], "date")
+                if author is not None or date is not None:
+                    counter[0] += 1
+                    if len(changes) < MAX_LISTED:
+                        changes.append({"type": name, "author": author, "date": date, "part": part})
+            if fallback or text.full:
+                if text.full and counter[0] >= MAX_LISTED:
+                    return
+            elif name == "t":
+                text.add(ev[2])
+            elif name == "tab":
+                if names[-2:-1] == ["r"]:
+                    text.add("\t")
+            elif name == "br" or name == "cr":
+                if names[-2:-1] == ["r"]:
+                    text.add("\n")
+            elif name == "noBreakHyphen":
+                text.add("-")
+            elif name == "p":
+                text.add(" " if "tc" in names[:-1] else "\n")  # paragraphs of a table cell stay on its row
+            elif name == "tc":
+                text.add("\t")
+            elif name == "tr":
+                text.add("\n")
+            names.pop()
 
 
 def word_comments_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], text: TextBuf,
@@ -870,36 +990,39 @@ def shared_strings_consumer(events: Iterator[tuple[int, Any, str]], names: list[
             cur = []
 
 
-def sheet_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], strings: list[str],
-                   text: TextBuf) -> None:
+def sheet_consumer(chunks: Iterator[list[Any]], names: list[str], strings: list[str], text: TextBuf) -> None:
+    """The cells of a worksheet, a line per row (`walk_raw` events)."""
     row: list[str] = []
     ctype = ""
     value: str | None = None
     inline: list[str] = []
-    for ev, elem, direct in events:
-        if elem is None:
-            continue
-        name = local(elem.tag)
-        if ev == START:
-            if name == "c":
-                ctype, value, inline = elem.get("t") or "n", None, []
-            continue
-        if ev != END:
-            continue
-        if name == "v":
-            value = direct
-        elif name == "t" and "is" in names:
-            inline.append(direct)
-        elif name == "c":
-            row.append(cell_text(ctype, value, inline, strings))
-        elif name == "row":
-            while row and not row[-1]:
-                row.pop()
-            if row:
-                text.add("\t".join(row) + "\n")
-            row = []
-            if text.full:
-                return
+    for events in chunks:
+        for ev in events:
+            kind = ev[0]
+            if kind == START:
+                names.append(ev[5])
+                if ev[5] == "c":
+                    ctype, value, inline = ev[2].get("t") or "n", None, []
+                continue
+            if kind == TEXT:
+                continue
+            name = ev[1][5]  # names[-1]
+            if name == "v":
+                value = ev[2]
+            elif name == "t":
+                if "is" in names:
+                    inline.append(ev[2])
+            elif name == "c":
+                row.append(cell_text(ctype, value, inline, strings))
+            elif name == "row":
+                while row and not row[-1]:
+                    row.pop()
+                if row:
+                    text.add("\t".join(row) + "\n")
+                row = []
+                if text.full:
+                    return
+            names.pop()
 
 
 def cell_text(ctype: str, value: str | None, inline: list[str], strings: list[str]) -> str:

@@ -76,6 +76,7 @@ class OleDoc:
         entries = list(directory_entries(root))
         self.meta["directory"] = entries
         self.meta["directory_count"] = len(entries)
+        self.meta["ole"].update(entry_time_span(entries))
         issues = [f"{getattr(t, '__name__', t)}: {m}" for t, m in getattr(ole, "parsing_issues", [])]
         if issues:
             self.meta["ole_defects"] = issues[:MAX_LISTED]
@@ -277,3 +278,16 @@ def directory_entries(root: Any) -> Iterator[dict[str, Any]]:
         yield out
         if storage:
             stack += [(name + "/", kid) for kid in reversed(sorted(entry.kids, key=lambda k: k.name))]
+
+
+def entry_time_span(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The earliest and latest non-zero times of the entries under the root (checks compare them with the
+    property sets without walking the whole directory); how many entries carry any time at all."""
+    # "filetime:N" (out of datetime's range) is left out; the key ignores fractions of a second
+    times = sorted((t for e in entries for t in (e.get("created"), e.get("modified"))
+                   if isinstance(t, str) and t.endswith("Z")), key=lambda t: t[:19])
+    dated = sum(1 for e in entries if e.get("created") or e.get("modified"))
+    out: dict[str, Any] = {"entries_dated": dated}
+    if times:
+        out["entries_earliest"], out["entries_latest"] = times[0], times[-1]
+    return out

@@ -1,0 +1,228 @@
+"""Document throughput on the real files of the shared corpus, beside ExifTool on the same files in the same run.
+
+The files: every document of ../shared/corpus/office, /pdf and /images when present (real files written by many
+programs); Outlook .msg files are left out (they are emails, and `exiftool -r` skips them too).
+- ExifTool: `exiftool -json -r --ext msg DIR...`, one Perl process (one core), metadata only; a fresh process each
+  repetition (that is how it is run), output parsed to count the files it reported.
+- leaksift: what a scan's worker does with each file: `Engine.ingest_file` (typing by content, every metadata
+  field, text extraction, PDF revision recovery, children of containers) then every item check and the verdict
+  (`run_item_checks`, `verdict.apply`), on 2 worker processes (as `leaksift scan --jobs 2`) and on 1 process.
+  "warm": processes started, imports and engine ready (a running scan); "cold": the time includes starting fresh
+  interpreters and importing everything (a scan of this corpus alone pays that once).
+- Also, once: `leaksift scan --jobs 2` end to end on a copy of the files (the writer, SQLite with its FTS index and
+  the case checks included).
+ExifTool comes from Debian's libimage-exiftool-perl, installed by scripts/bench-services.sh when missing.
+Usage: .venv/bin/python bench/doc_throughput.py [--reps 3] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+from common import OUT, ROOT, leaksift, run_sampled
+
+from leaksift import verdict
+from leaksift.checks import CheckContext, default_item_checks, run_item_checks
+from leaksift.ingest.base import Limits
+from leaksift.ingest.engine import Engine
+from leaksift.ingest.registry import default_registry
+
+SHARED = Path(os.environ.get("LEAKSIFT_SHARED", ROOT.parent / "shared"))  # as tests/conftest.py finds it
+CORPUS = SHARED / "corpus"
+FOLDERS = ("office", "pdf", "images")
+SKIP_EXT = "msg"
+
+_STATE: dict[str, Any] = {}
+
+
+def corpus_files() -> list[str]:
+    """Relative paths (to CORPUS) of the documents, in walk order."""
+    folders = [CORPUS / f for f in FOLDERS if (CORPUS / f).is_dir()]
+    if not folders:
+        sys.exit(f"doc_throughput: the reference corpus is absent ({CORPUS}/office, /pdf); "
+                 "it lives in ../shared beside the checkout, or set LEAKSIFT_SHARED")
+    return [str(p.relative_to(CORPUS)) for d in folders for p in sorted(d.rglob("*"))
+            if p.is_file() and p.suffix.lower() != f".{SKIP_EXT}"]
+
+
+def ensure_exiftool() -> str:
+    subprocess.run(["bash", str(ROOT / "scripts" / "bench-services.sh")], check=False)
+    exe = shutil.which("exiftool")
+    if exe is None:
+        sys.exit("doc_throughput: exiftool is missing and could not be installed "
+                 "(apt-get install libimage-exiftool-perl, as root)")
+    return exe
+
+
+def run_exiftool(exe: str) -> tuple[float, float, int]:
+    """One `exiftool -json -r` over the corpus folders; (seconds, CPU seconds, files reported)."""
+    dirs = [f for f in FOLDERS if (CORPUS / f).is_dir()]
+    cpu0 = _children_cpu()
+    t0 = time.monotonic()
+    proc = subprocess.run([exe, "-json", "-r", "--ext", SKIP_EXT, *dirs], cwd=CORPUS, capture_output=True)
+    seconds = time.monotonic() - t0
+    return seconds, _children_cpu() - cpu0, len(json.loads(proc.stdout or b"[]"))
+
+
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _pool_cpu(pool: Any) -> float:
+    """CPU seconds the pool's worker processes used so far."""
+    total = 0.0
+    for proc in pool._pool:  # noqa: SLF001 - the pool keeps its processes there; psutil reads their times
+        t = psutil.Process(proc.pid).cpu_times()
+        total += t.user + t.system
+    return total
+
+
+# ---------------------------------------------------------------- leaksift, as a scan's worker does it
+
+def _init(tmp_dir: str) -> None:
+    _STATE["engine"] = Engine(default_registry(), Limits(), Path(tmp_dir))
+    _STATE["checks"] = default_item_checks()
+    _STATE["ctx"] = CheckContext()
+
+
+def _one(relpath: str) -> tuple[int, int, int, int]:
+    """Ingest one file and check every item it gives; (items, findings, errors, text chars)."""
+    items = findings = errors = chars = 0
+    for rec in _STATE["engine"].ingest_file(CORPUS, relpath):
+        rec = verdict.apply(run_item_checks(rec, _STATE["checks"], _STATE["ctx"]))
+        items += 1
+        findings += len(rec.findings)
+        errors += rec.error is not None
+        chars += len(rec.text or "")
+    return items, findings, errors, chars
+
+
+def _sum(rows: Any) -> dict[str, int]:
+    totals = [0, 0, 0, 0]
+    for row in rows:
+        totals = [a + b for a, b in zip(totals, row)]
+    return dict(zip(("items", "findings", "errors", "text_chars"), totals))
+
+
+def run_warm(files: list[str], pool: Any) -> tuple[float, float, dict[str, int]]:
+    """The files on the pool's processes, one file per task as the scan hands them out;
+    (seconds, CPU seconds, totals)."""
+    cpu0 = _pool_cpu(pool)
+    t0 = time.monotonic()
+    totals = _sum(pool.imap_unordered(_one, files))
+    return time.monotonic() - t0, _pool_cpu(pool) - cpu0, totals
+
+
+def run_cold(files: list[str], jobs: int, tmp_dir: str) -> float:
+    """As run_warm, on fresh interpreters (spawn) that import everything first, as a scan's workers do once."""
+    t0 = time.monotonic()
+    with mp.get_context("spawn").Pool(jobs, initializer=_init, initargs=(tmp_dir,)) as fresh:
+        _sum(fresh.imap_unordered(_one, files))
+    return time.monotonic() - t0
+
+
+def run_single(files: list[str]) -> tuple[float, float]:
+    """The files in this process; (seconds, CPU seconds)."""
+    cpu0 = time.process_time()
+    t0 = time.monotonic()
+    _sum(_one(f) for f in files)
+    return time.monotonic() - t0, time.process_time() - cpu0
+
+
+def scan_copy(files: list[str], jobs: int) -> tuple[float, int]:
+    """`leaksift scan` end to end on a copy of the files (the scan refuses nothing here, but a copy keeps the
+    corpus read-only and the case apart); (seconds, exit status)."""
+    work = Path(tempfile.mkdtemp(prefix="doc-bench-", dir=OUT))
+    try:
+        for rel in files:
+            dst = work / "dump" / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(CORPUS / rel, dst)
+        run = run_sampled(leaksift("scan", str(work / "dump"), "--db", str(work / "case.db"),
+                                   "--jobs", str(jobs), "-q"))
+        return run.seconds, run.returncode
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def rate(n: int, nbytes: int, seconds: float) -> dict[str, float]:
+    return {"s": round(seconds, 2), "files_per_s": round(n / seconds, 1), "mb_per_s": round(nbytes / seconds / 1e6, 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--no-scan", action="store_true", help="skip the end-to-end scan of a copy")
+    args = ap.parse_args()
+    files = corpus_files()
+    exe = ensure_exiftool()
+    nbytes = sum((CORPUS / f).stat().st_size for f in files)
+    for f in files:  # warm the page cache so every contender reads from memory
+        (CORPUS / f).read_bytes()
+    OUT.mkdir(parents=True, exist_ok=True)
+    tmp_dir = tempfile.mkdtemp(prefix="doc-bench-tmp-", dir=OUT)
+    _init(tmp_dir)
+    for f in {Path(f).suffix.lower(): f for f in files}.values():
+        _one(f)  # imports the readers this process needs lazily, as a running scan already has
+
+    exif, single, warm, cold = [], [], [], []
+    cpu: dict[str, list[float]] = {"exiftool": [], "warm": [], "single": []}
+    exif_files = 0
+    totals: dict[str, int] = {}
+    with mp.get_context("forkserver").Pool(args.jobs, initializer=_init, initargs=(tmp_dir,)) as pool:
+        pool.map(_one, files, chunksize=1)  # started, imported, engine ready: a pass not timed
+        for _ in range(args.reps):  # interleaved, so that a busy moment of the machine hits every contender
+            s, c, exif_files = run_exiftool(exe)
+            exif.append(s)
+            cpu["exiftool"].append(c)
+            s, c, totals = run_warm(files, pool)
+            warm.append(s)
+            cpu["warm"].append(c)
+            cold.append(run_cold(files, args.jobs, tmp_dir))
+            s, c = run_single(files)
+            single.append(s)
+            cpu["single"].append(c)
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+
+    med = {k: statistics.median(v) for k, v in
+           (("exiftool", exif), ("warm", warm), ("cold", cold), ("single", single))}
+    result: dict[str, Any] = {
+        "corpus": str(CORPUS), "files": len(files), "bytes": nbytes, "exiftool_files_reported": exif_files,
+        "leaksift": totals, "reps": args.reps, "jobs": args.jobs, "cpus": os.cpu_count(),
+        "exiftool_1_process": rate(len(files), nbytes, med["exiftool"]),
+        f"leaksift_{args.jobs}_processes_warm": rate(len(files), nbytes, med["warm"]),
+        f"leaksift_{args.jobs}_processes_cold": rate(len(files), nbytes, med["cold"]),
+        "leaksift_1_process_warm": rate(len(files), nbytes, med["single"]),
+        f"ratio_{args.jobs}_processes_warm": round(med["exiftool"] / med["warm"], 2),
+        f"ratio_{args.jobs}_processes_cold": round(med["exiftool"] / med["cold"], 2),
+        "ratio_1_process_warm": round(med["exiftool"] / med["single"], 2),
+        # CPU seconds (all processes of the contender): what the work costs, whatever else the machine runs
+        "cpu_s": {k: round(statistics.median(v), 2) for k, v in cpu.items()},
+        "ratio_cpu_time": round(statistics.median(cpu["exiftool"]) / statistics.median(cpu["warm"]), 2),
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+        "all_runs_s": {k: [round(x, 2) for x in v] for k, v in
+                       (("exiftool", exif), ("warm", warm), ("cold", cold), ("single", single))},
+    }
+    if not args.no_scan:
+        seconds, rc = scan_copy(files, args.jobs)
+        result[f"leaksift_scan_{args.jobs}_jobs_end_to_end"] = {**rate(len(files), nbytes, seconds), "rc": rc}
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
