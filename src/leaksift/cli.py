@@ -62,6 +62,9 @@ def scan(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     dns: bool = typer.Option(False, "--dns", help="Ask DNS for keys the case lacks (never done otherwise)."),
     checks: bool = typer.Option(True, "--checks/--no-checks", help="Run the checks (default), or ingest only."),
+    executor: str = typer.Option("local", "--executor",
+                                 help="Where items are read: 'local' (--jobs processes here) or "
+                                      "'dask://HOST:PORT[?spool=DIR]' (a Dask scheduler; the dump on a shared path)."),
 ) -> None:
     """Ingest a dump into a case database (resumable: run it again to finish or update)."""
     leaked = _parse_leaked_at(leaked_at)
@@ -76,7 +79,8 @@ def scan(
         check_ctx = _check_context(store)
         scan_id = store.begin_scan(str(dump), {"jobs": jobs, "keys": [str(k) for k in keys], "leaked_at": leaked,
                                                "dns": dns})
-        scanner = Scanner(store=store, root=dump, jobs=jobs, limits=Limits(), check_ctx=check_ctx, checks=checks)
+        scanner = Scanner(store=store, root=dump, jobs=jobs, limits=Limits(), check_ctx=check_ctx, checks=checks,
+                          executor=executor)
         try:
             stats = _run_with_progress(scanner, quiet)
         except ScanError as e:
@@ -299,17 +303,20 @@ def search(
 @app.command()
 def export(
     db: str = typer.Option(..., "--db"),
-    format: str = typer.Option("jsonl", "--format", help="jsonl or csv"),
+    format: str = typer.Option("jsonl", "--format", help="jsonl, csv or timesketch"),
     output: Path = typer.Option(Path("-"), "--output", "-o", help="File to write; - for standard output."),
     text: bool = typer.Option(False, "--text", help="Include extracted text (jsonl only)."),
 ) -> None:
     """Export every item, once per location (docs/export.md)."""
-    if format not in ("jsonl", "csv"):
-        raise typer.BadParameter("format is jsonl or csv", param_hint="--format")
+    if format not in ("jsonl", "csv", "timesketch"):
+        raise typer.BadParameter("format is jsonl, csv or timesketch", param_hint="--format")
     store = _open_case(db)
     try:
         fh = sys.stdout if str(output) == "-" else open(output, "w", encoding="utf-8", newline="")
         try:
+            if format == "timesketch":
+                _export_timesketch(store, fh)
+                return
             n = write_jsonl(store.iter_items(), fh, text) if format == "jsonl" else write_csv(store.iter_items(), fh)
         finally:
             if fh is not sys.stdout:
@@ -317,6 +324,41 @@ def export(
     finally:
         store.close()
     console.print(f"exported {n} items")
+
+
+def _export_timesketch(store, fh) -> None:  # noqa: ANN001 - a CaseStore, a text file
+    from .report.timesketch import write_timesketch
+
+    stats = write_timesketch(store.iter_items(), fh)
+    console.print(f"exported {stats.events} timeline events from {stats.items} items"
+                  + (f"; {stats.skipped} unreadable dates skipped" if stats.skipped else ""))
+
+
+@app.command()
+def proof(
+    items: Optional[list[str]] = typer.Argument(None, help="Item ids to bundle."),
+    db: str = typer.Option(..., "--db"),
+    all_verified: bool = typer.Option(False, "--all-verified", help="Bundle every verified item."),
+    output: Path = typer.Option(..., "--output", "-o", help="The zip to write."),
+) -> None:
+    """Proof bundles: the verified bytes, keys, undo and commands to re-check each proof with other tools."""
+    from .report.proof import verified_ids, write_bundle
+
+    if bool(items) == all_verified:
+        raise typer.BadParameter("give item ids or --all-verified (not both)")
+    if not output.parent.is_dir():
+        raise typer.BadParameter(f"no folder {output.parent}", param_hint="--output")
+    store = _open_case(db)
+    try:
+        stats = write_bundle(store, verified_ids(store) if all_verified else items or [], output)
+    finally:
+        store.close()
+    console.print(f"{output}: {stats.messages} signed messages, {stats.inherited} items proven through them"
+                  + (f"; {len(stats.skipped)} not bundled (see manifest.json)" if stats.skipped else ""))
+    if items and stats.skipped:
+        for s in stats.skipped:
+            console.print(f"[yellow]{s['item_id']}: {s['reason']}[/yellow]")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -391,6 +433,22 @@ def _print_item(rec: dict, others: list[dict], kids: list[dict], parent: dict | 
 
 
 @app.command()
+def report(
+    db: str = typer.Option(..., "--db"),
+    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="The HTML file to write."),
+) -> None:
+    """Write the case report: one self-contained HTML page (summary, charts, flagged items, method)."""
+    from .report.html import render_report
+
+    store = _open_case(db)
+    try:
+        n = render_report(store, output)
+    finally:
+        store.close()
+    console.print(f"report written to {output} ({n} flagged items)")
+
+
+@app.command()
 def sample(
     out_dir: Path = typer.Argument(..., help="Folder to write the sample leak into."),
     keys_out: Optional[Path] = typer.Option(None, "--keys-out", help="Where to write the DKIM key zone file."),
@@ -417,6 +475,34 @@ def formats() -> None:
 
     for reader, mimes in default_registry().formats().items():
         out.print(f"[bold]{reader}[/bold]: {', '.join(mimes)}")
+
+
+@app.command()
+def serve(
+    db: str = typer.Option(..., "--db", help="The case database."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but loopback needs a token."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    token: Optional[str] = typer.Option(None, "--token", help="Access token (generated when binding elsewhere)."),
+) -> None:
+    """Browse, search and read the case in a local web app (nothing it shows can load anything from outside)."""
+    import ipaddress
+    import secrets
+
+    import uvicorn
+
+    from .web import create_app
+
+    _open_case(db).close()
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not token:
+        token = secrets.token_urlsafe(24)
+        console.print(f"binding {host} needs a token: generated one, shown only in this link")
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"leaksift on http://{shown}:{port}/" + (f"?token={token}" if token else ""))
+    uvicorn.run(create_app(db, token=token), host=host, port=port, log_level="warning")
 
 
 def main() -> None:

@@ -5,6 +5,9 @@ writer, the main process, which commits a source as done in the same transaction
 records. A scan killed at any moment therefore resumes cleanly: sources not marked done are
 cleared and read again. A worker that dies on a hostile file (native parsers can crash) costs that
 one source, recorded as an error, and is replaced.
+
+`executor="dask://HOST:PORT"` runs the same per-item work on a Dask cluster (scan_dask.py); the
+writer, the resume bookkeeping and the case-wide checks stay here, in this process.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import queue
 import shutil
 import stat
+import tempfile
 import time
 import traceback
 from collections import deque
@@ -56,6 +60,15 @@ class ScanStats:
     bytes: int = 0
     crashed: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    tasks: int = 0  # units of work handed out: sources (local pool) or batches of sources (Dask)
+    ingest_seconds: float = 0.0  # the per-item phase: ingest, item checks, verdicts, writes
+    case_seconds: float = 0.0  # the case-wide checks after it
+
+
+def count_records(stats: ScanStats, records: list[ItemRecord]) -> None:
+    stats.items += len(records)
+    stats.errors += sum(1 for r in records if r.error)
+    stats.bytes += sum(r.size or 0 for r in records if r.depth == 0)
 
 
 def walk_dump(root: Path) -> Iterator[SourceFile]:
@@ -182,22 +195,41 @@ class Scanner:
     registry_factory: Callable[[], Registry] = default_registry  # module-level, so workers can import it
     check_ctx: CheckContext = field(default_factory=CheckContext)  # keys and dates the checks judge by
     checks: bool = True  # False: ingest only (to measure it, or to check later with `leaksift check --all`)
+    executor: str = "local"  # "local" (this machine's process pool) or "dask://HOST:PORT"
 
     def run(self) -> ScanStats:
         t0 = time.monotonic()
         stats = ScanStats()
-        tmp_dir = self.tmp_dir or Path(str(getattr(self.store, "path", "case")) + ".tmp")
+        tmp_dir = self._tmp_dir()
         # A first pass only counts, for the progress bar; nothing per file is kept, so memory stays flat.
         total_bytes = sum(src.size for src in walk_dump(self.root))
-        self._run_workers(self._todo(stats), stats, tmp_dir, total_bytes)
-        self.store.collect_garbage()
-        if self.checks and (stats.items or self.store.get_meta("case_checks") != "done"):
-            self.store.set_meta("case_checks", "running")
-            run_case_checks(self.store, self.check_ctx)
-            self.store.set_meta("case_checks", "done")
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        try:
+            if self.executor == "local":
+                self._run_workers(self._todo(stats), stats, tmp_dir, total_bytes)
+            else:
+                from .scan_dask import run_dask
+
+                run_dask(self, self._todo(stats), stats, tmp_dir, total_bytes)
+            self.store.collect_garbage()
+            stats.ingest_seconds = time.monotonic() - t0
+            if self.checks and (stats.items or self.store.get_meta("case_checks") != "done"):
+                self.store.set_meta("case_checks", "running")
+                run_case_checks(self.store, self.check_ctx)
+                self.store.set_meta("case_checks", "done")
+            stats.case_seconds = time.monotonic() - t0 - stats.ingest_seconds
+        finally:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
         stats.seconds = time.monotonic() - t0
         return stats
+
+    def _tmp_dir(self) -> Path:
+        """Spill and spool space beside the case: the case file's folder, or a fresh temp dir for a server store."""
+        if self.tmp_dir is not None:
+            return self.tmp_dir
+        path = getattr(self.store, "path", None)
+        if path is not None:
+            return Path(str(path) + ".tmp")
+        return Path(tempfile.mkdtemp(prefix="leaksift-scan-"))
 
     def _todo(self, stats: ScanStats) -> Iterator[SourceFile]:
         """The files still to read: finished, unchanged ones are skipped, half-written ones cleared."""
@@ -248,6 +280,7 @@ class Scanner:
                         for _ in range(max(1, self.jobs)):
                             pool.spawn()
                     pool.assign(src)
+                    stats.tasks += 1
                 if pool is None or (exhausted and not requeued and pool.outstanding() == 0):
                     break
                 try:
@@ -279,9 +312,7 @@ class Scanner:
                     finish(src, records, "done")
                 else:
                     out.add(records, None)
-                stats.items += len(records)
-                stats.errors += sum(1 for r in records if r.error)
-                stats.bytes += sum(r.size or 0 for r in records if r.depth == 0)
+                count_records(stats, records)
                 if self.on_progress:
                     self.on_progress(stats, done_bytes, total_bytes)
             out.flush()

@@ -1,0 +1,164 @@
+"""Scale-out: a full scan with 1 and 2 local jobs and 1 and 2 Dask workers, against the sha256sum floor.
+
+Every figure comes from one run of this script, on one generated dump (the sample leak at --emails/--documents),
+page cache warm: `sha256sum` over every file (the floor), then four full scans (every item check with the case's
+keys, then the case-wide checks) into fresh SQLite cases, each in its own writer process while a sampler reads the
+RSS of the writer and of every worker. Then the 2-worker scans again on a dump 4x smaller, for memory growth.
+Dask runs use a LocalCluster of N worker processes with one thread each on loopback; the writer is the client.
+
+Usage: .venv/bin/python bench/scale.py [--emails 100000] [--documents 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+from common import OUT, build_dump, dump_files
+
+LEAKED_AT = "2017-05-05T22:00:00+02:00"
+
+
+def one_scan(args: argparse.Namespace) -> None:
+    """Child mode: one scan, its ScanStats as JSON on stdout."""
+    from datetime import datetime
+
+    from leaksift.checks import CheckContext
+    from leaksift.keys import KeyStore, parse_key_file
+    from leaksift.scan import Scanner
+    from leaksift.store import open_store
+
+    keys = KeyStore()
+    for record in parse_key_file(Path(args.keys).read_bytes(), args.keys, []):
+        keys.add(record)
+    ctx = CheckContext(keys=keys, leaked_at=datetime.fromisoformat(LEAKED_AT))
+    store = open_store(args.db)
+    try:
+        stats = Scanner(store=store, root=Path(args.leak), jobs=args.jobs, check_ctx=ctx, executor=args.executor).run()
+    finally:
+        store.close()
+    print(json.dumps({k: getattr(stats, k) for k in ("items", "errors", "sources", "tasks", "seconds",
+                                                     "ingest_seconds", "case_seconds")}))
+
+
+def sampled_scan(leak: Path, keys: Path, db: Path, jobs: int, executor: str) -> dict:
+    """Run one scan in a writer process; sample the RSS of the writer and of every other process of this tree."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    cmd = [sys.executable, __file__, "--one-scan", "--leak", str(leak), "--keys", str(keys), "--db", str(db),
+           "--jobs", str(jobs), "--executor", executor]
+    me = psutil.Process()
+    peaks: dict[int, int] = {}
+    cpu: dict[int, float] = {}  # last seen user+system seconds: on a shared machine, the cost that load cannot hide
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            for p in me.children(recursive=True):
+                try:
+                    peaks[p.pid] = max(peaks.get(p.pid, 0), p.memory_info().rss)
+                    times = p.cpu_times()
+                    cpu[p.pid] = times.user + times.system
+                except psutil.Error:
+                    pass
+            time.sleep(0.05)
+
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    out, err = proc.communicate()
+    wall = time.monotonic() - t0
+    stop.set()
+    th.join()
+    if proc.returncode:
+        sys.exit(err[-4000:])
+    stats = json.loads(out.strip().splitlines()[-1])
+    writer = {proc.pid}
+    stats["wall_s"] = round(wall, 2)
+    stats["cpu_writer_s"] = round(sum(v for p, v in cpu.items() if p in writer), 2)
+    stats["cpu_workers_s"] = round(sum(v for p, v in cpu.items() if p not in writer), 2)
+    stats["peak_rss_writer_mb"] = round(max((peaks[p] for p in writer), default=0) / 2**20)
+    stats["peak_rss_worker_mb"] = round(max((v for p, v in peaks.items() if p not in writer), default=0) / 2**20)
+    return stats
+
+
+def run_executor(kind: str, n: int, leak: Path, keys: Path, db: Path) -> dict:
+    if kind == "local":
+        return sampled_scan(leak, keys, db, n, "local")
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, silence_logs=40) as cluster:
+        return sampled_scan(leak, keys, db, n, "dask://" + cluster.scheduler_address.removeprefix("tcp://"))
+
+
+def sha256_floor(leak: Path, procs: int) -> float:
+    t0 = time.monotonic()
+    subprocess.run(f"find '{leak}' -type f -print0 | xargs -0 -P {procs} -n 256 sha256sum > /dev/null",
+                   shell=True, check=True)
+    return time.monotonic() - t0
+
+
+def main() -> None:
+    if "--one-scan" in sys.argv:  # child mode, run by sampled_scan
+        child = argparse.ArgumentParser()
+        child.add_argument("--one-scan", action="store_true")
+        for flag in ("--leak", "--keys", "--db", "--executor"):
+            child.add_argument(flag, required=True)
+        child.add_argument("--jobs", type=int, required=True)
+        one_scan(child.parse_args())
+        return
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--emails", type=int, default=100_000)
+    ap.add_argument("--documents", type=int, default=5_000)
+    args = ap.parse_args()
+    load_before = os.getloadavg()
+    runs: dict[str, dict] = {}
+    sizes = [(args.emails, args.documents), (max(40, args.emails // 4), max(24, args.documents // 4))]
+    dump = build_dump(*sizes[0])
+    leak, keys = dump / "leak", dump / "keys.zone"
+    files = dump_files(leak)
+    total = sum(p.stat().st_size for p in files)
+    for p in files:  # warm the page cache so every contender reads from memory
+        p.read_bytes()
+    sha = {n: sha256_floor(leak, n) for n in (1, 2)}
+    for kind in ("local", "dask"):
+        for n in (1, 2):
+            runs[f"{kind}-{n}"] = run_executor(kind, n, leak, keys, OUT / f"scale-{kind}-{n}.db")
+    small = build_dump(*sizes[1])
+    for kind in ("local", "dask"):
+        runs[f"{kind}-2-quarter"] = run_executor(kind, 2, small / "leak", small / "keys.zone",
+                                                 OUT / f"scale-{kind}-2-q.db")
+    result = {"emails": sizes[0][0], "documents": sizes[0][1], "files": len(files), "bytes": total,
+              "cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before],
+              "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+              "sha256sum_s": {str(k): round(v, 2) for k, v in sha.items()}, "runs": runs}
+    for kind in ("local", "dask"):
+        one, two = runs[f"{kind}-1"], runs[f"{kind}-2"]
+        result[f"{kind}_speedup_1_to_2_wall"] = round(one["wall_s"] / two["wall_s"], 2)
+        result[f"{kind}_speedup_1_to_2_item_phase"] = round(one["ingest_seconds"] / two["ingest_seconds"], 2)
+        result[f"{kind}_2_items_per_s"] = round(two["items"] / two["wall_s"])
+        result[f"{kind}_2_mb_per_s"] = round(total / two["wall_s"] / 1e6, 2)
+        result[f"{kind}_2_fraction_of_sha256sum"] = round(sha[2] / two["wall_s"], 4)
+        for name in (f"{kind}-1", f"{kind}-2"):
+            r = runs[name]
+            result[f"{name}_cpu_ms_per_item_workers"] = round(r["cpu_workers_s"] / r["items"] * 1000, 2)
+            result[f"{name}_cpu_ms_per_item_writer"] = round(r["cpu_writer_s"] / r["items"] * 1000, 2)
+            # Cores the scan really got: on a shared machine, the ceiling of any speed-up.
+            result[f"{name}_cores_used"] = round((r["cpu_writer_s"] + r["cpu_workers_s"]) / r["wall_s"], 2)
+        q = runs[f"{kind}-2-quarter"]
+        result[f"{kind}_worker_rss_growth_for_4x_dump"] = round(two["peak_rss_worker_mb"] / q["peak_rss_worker_mb"], 2)
+        result[f"{kind}_writer_rss_growth_for_4x_dump"] = round(two["peak_rss_writer_mb"] / q["peak_rss_writer_mb"], 2)
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
