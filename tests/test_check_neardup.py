@@ -119,6 +119,21 @@ def test_identity_needs_creation_and_save_times() -> None:
     assert n == 2 and changes == [{"a": "c", "b": "x"}, {"a": "", "b": "f"}] and 0.7 < ratio < 0.8
 
 
+def test_word_changes_floor_skips_only_pairs_that_cannot_reach_it() -> None:
+    """The quick bound rejects pairs whose shared words cannot reach the floor; a pair above it gets the full diff."""
+    a = words("the budget for the campaign is three hundred and fifty thousand euros this year")
+    far = words("nothing in common here apart from the one word budget said twice budget again")
+    near = words("the budget for the campaign is three hundred and five thousand euros this year")
+    full = word_changes(a, far)
+    bound = word_changes(a, far, floor=0.8)
+    assert bound[1] == [] and bound[2] == 0 and full[0] <= bound[0] < 0.8
+    assert word_changes(a, near, floor=0.8) == word_changes(a, near)
+    assert word_changes(a, near)[1] == [{"a": "fifty", "b": "five"}]
+    # words in common but in another order: the bound lets it through and the real diff decides
+    shuffled = list(reversed(a))
+    assert word_changes(a, shuffled, floor=0.8) == word_changes(a, shuffled)
+
+
 def test_sample_doctored_docx_is_tampered(tmp_path: Path) -> None:
     """The sample's genuine budget is attached to DKIM-verified mail; its doctored copy in the export is caught."""
     manifest = build_sample(tmp_path / "leak", keys_out=tmp_path / "keys.zone", emails=40, documents=12)

@@ -36,6 +36,7 @@ from __future__ import annotations
 import difflib
 import re
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar, Iterator
@@ -60,6 +61,7 @@ JOIN_JACCARD = 0.3  # estimated shingle overlap with a representative to be diff
 NEAREST = 3  # representatives a text is diffed against
 MAX_NOTED = 10  # members of one cluster that get their own finding; the rest are counted on the representative
 MAX_TRIES = 3 * MAX_NOTED  # members of one cluster diffed against its representative
+RECENT_TEXTS = 256  # word lists of representatives kept between diffs (bounded: texts can be long)
 
 
 def words(text: str) -> list[str]:
@@ -188,9 +190,13 @@ class Clusters:
             yield self.reps[idx].sha256, self.size[idx], members
 
 
-def word_changes(a: list[str], b: list[str]) -> tuple[float, list[dict[str, str]], int]:
-    """Similarity of two word lists and their changed places (a's words, b's words), the first few kept."""
+def word_changes(a: list[str], b: list[str], floor: float = 0.0) -> tuple[float, list[dict[str, str]], int]:
+    """Similarity of two word lists and their changed places (a's words, b's words), the first few kept. Below
+    `floor` the answer is only a bound (no changes): the full diff is skipped when the words the two lists share,
+    counted with repeats, already put the ratio under it (two thirds of the rejected pairs of a case)."""
     sm = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    if floor and (bound := sm.quick_ratio()) < floor:  # an upper bound of ratio(), linear in the words
+        return bound, [], 0
     ratio = sm.ratio()
     changes = [{"a": " ".join(a[i1:i2]), "b": " ".join(b[j1:j2])}
                for op, i1, i2, j1, j2 in sm.get_opcodes() if op != "equal"]
@@ -208,7 +214,23 @@ class NearDupCheck:
 
     name: ClassVar[str] = "neardup"
 
+    def __init__(self) -> None:
+        # Words of recently diffed texts (representatives are diffed again and again): bounded, per run.
+        self._recent: OrderedDict[str, list[str]] = OrderedDict()
+
+    def _words_of(self, store: CaseStore, sha256: str) -> list[str]:
+        ws = self._recent.get(sha256)
+        if ws is None:
+            ws = words(store.blob_text(sha256) or "")
+            self._recent[sha256] = ws
+            if len(self._recent) > RECENT_TEXTS:
+                self._recent.popitem(last=False)
+        else:
+            self._recent.move_to_end(sha256)
+        return ws
+
     def run(self, store: CaseStore, ctx: CheckContext) -> Iterator[tuple[str, Finding]]:
+        self._recent.clear()
         clusters = Clusters()
         births: dict[tuple[str, ...], list[Content]] = {}
         for row in store.text_blobs(min_chars=MIN_WORDS * 2):
@@ -258,10 +280,10 @@ class NearDupCheck:
     def _pair(self, store: CaseStore, a: Content, b: Content, tb: list[str],
               members_only: bool = False) -> Iterator[tuple[str, Finding]]:
         """Diff one pair (a seen before b) and judge it; members_only: a cluster member, noted on b alone."""
-        ta = words(store.blob_text(a.sha256) or "")
+        ta = self._words_of(store, a.sha256)
         if ta == tb:
             return
-        ratio, changes, n = word_changes(ta[:MAX_WORDS], tb[:MAX_WORDS])
+        ratio, changes, n = word_changes(ta[:MAX_WORDS], tb[:MAX_WORDS], floor=MIN_RATIO)
         if ratio < MIN_RATIO or not changes:
             return
         evidence = {"a": a.sha256, "b": b.sha256, "similarity": round(ratio, 3), "changes": changes,
