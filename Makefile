@@ -26,8 +26,15 @@ test: dev
 	$(BIN)/python -m pytest -q
 
 bench: dev
+	bash scripts/bench-services.sh
+	bash scripts/test-services.sh
 	$(BIN)/python bench/ingest_throughput.py
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/checks_throughput.py
+	$(BIN)/python bench/doc_throughput.py
+	$(BIN)/python bench/web_load.py
+	$(BIN)/python bench/search_latency.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) build dist src/*.egg-info

@@ -203,3 +203,16 @@ def test_templated_mailing_is_one_cluster_not_a_flood() -> None:
 def test_identical_texts_in_other_bytes_say_nothing() -> None:
     text = TEMPLATE.format(name="Claire")
     assert list(NearDupCheck().run(TextStore({"a" * 64: text, "b" * 64: text}), CheckContext())) == []
+
+
+def test_signatures_from_the_item_phase_match_those_made_in_the_case_phase(case) -> None:
+    """A case read before signatures were kept (minhash NULL) gets the same findings, made from the texts."""
+    store, ids = case
+    kept = store.db.execute("SELECT count(*) FROM blobs WHERE length(minhash) > 4").fetchone()[0]
+    assert kept >= 4, "the item phase kept no signatures"
+    run_case_checks(store, CheckContext(), [NearDupCheck()])
+    before = sorted((i, ev["a"], ev.get("b")) for i, ev in store.findings_of("neardup"))
+    store.db.execute("UPDATE blobs SET minhash = NULL")
+    run_case_checks(store, CheckContext(), [NearDupCheck()])
+    after = sorted((i, ev["a"], ev.get("b")) for i, ev in store.findings_of("neardup"))
+    assert before and before == after

@@ -483,6 +483,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but loopback needs a token."),
     port: int = typer.Option(8000, "--port", min=1, max=65535),
     token: Optional[str] = typer.Option(None, "--token", help="Access token (generated when binding elsewhere)."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                help="Server processes (each renders pages on its own core); try one per core on a "
+                                     "shared case with many readers."),
 ) -> None:
     """Browse, search and read the case in a local web app (nothing it shows can load anything from outside)."""
     import ipaddress
@@ -502,7 +505,16 @@ def serve(
         console.print(f"binding {host} needs a token: generated one, shown only in this link")
     shown = f"[{host}]" if ":" in host else host
     console.print(f"leaksift on http://{shown}:{port}/" + (f"?token={token}" if token else ""))
-    uvicorn.run(create_app(db, token=token), host=host, port=port, log_level="warning")
+    if workers == 1:
+        uvicorn.run(create_app(db, token=token), host=host, port=port, log_level="warning")
+        return
+    from .web.app import ENV_DB, ENV_TOKEN
+
+    # Several processes need an import string, not an app object: each worker rebuilds the app from the environment.
+    os.environ[ENV_DB] = str(db)
+    os.environ[ENV_TOKEN] = token or ""
+    uvicorn.run("leaksift.web.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")
 
 
 def main() -> None:

@@ -60,6 +60,9 @@ class ItemRecord:
     children_failed: int = 0
     verdict: str = "consistent"
     findings: list[Finding] = field(default_factory=list)
+    # What the near-duplicate case check needs of the text (checks/neardup.py text_signature), made in the item
+    # phase where items are read in parallel: None when not made, b"" for a text too short to compare.
+    minhash: bytes | None = None
 
     @property
     def children_lost(self) -> int:

@@ -214,6 +214,7 @@ class Scanner:
             stats.ingest_seconds = time.monotonic() - t0
             if self.checks and (stats.items or self.store.get_meta("case_checks") != "done"):
                 self.store.set_meta("case_checks", "running")
+                # Serial for now: a 100,000-email case hit 'database is locked' with checks beside (see checks/case.py).
                 run_case_checks(self.store, self.check_ctx)
                 self.store.set_meta("case_checks", "done")
             stats.case_seconds = time.monotonic() - t0 - stats.ingest_seconds

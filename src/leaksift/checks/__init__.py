@@ -6,6 +6,7 @@ import importlib
 
 from ..model import Finding, ItemRecord
 from .base import CheckContext, ItemCheck
+from .neardup import text_signature
 
 # Item checks, in the order they run; each module exposes CHECKS, a list of check classes.
 ITEM_CHECK_MODULES: tuple[str, ...] = (
@@ -40,6 +41,8 @@ def run_item_checks(rec: ItemRecord, checks: list[ItemCheck], ctx: CheckContext)
                 check=check.name, effect="info",
                 summary=f"The {check.name} check could not be completed on this item.",
                 evidence={"error": f"{type(e).__name__}: {e}"[:1000]}))
+    if checks and rec.text and rec.sha256:  # for the case phase: made here, where items are read in parallel
+        rec.minhash = text_signature(rec.text)
     return rec
 
 

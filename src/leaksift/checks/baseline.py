@@ -36,6 +36,7 @@ def _signed_by(findings: list[dict], domain: str) -> bool:
 
 class BaselineCheck:
     name: ClassVar[str] = "baseline"
+    reads_verdicts: ClassVar[bool] = False  # item-phase data only: may run beside the other case checks
 
     def run(self, store: CaseStore, ctx: CheckContext) -> Iterator[tuple[str, Finding]]:
         total: Counter[str] = Counter()

@@ -1,9 +1,18 @@
-"""The case phase: checks that need the whole case run once ingest is done, then verdicts are brought up to date."""
+"""The case phase: checks that need the whole case run once ingest is done, then verdicts are brought up to date.
+
+Checks that read only what the item phase wrote (metadata, item checks' findings), never verdicts nor other case
+checks' findings, say so with `reads_verdicts = False`. Given a `beside` folder, they run in a second process while
+this one runs the others in order; their findings are written afterwards, check by check in the usual order. The
+case that results is the same as a serial run's: a verdict depends on an item's findings, not on when they came.
+"""
 
 from __future__ import annotations
 
 import importlib
-from typing import ClassVar, Iterator, Protocol
+import multiprocessing as mp
+import pickle
+from pathlib import Path
+from typing import Any, ClassVar, Iterable, Iterator, Protocol
 
 from .. import verdict
 from ..model import Finding
@@ -28,6 +37,7 @@ CASE_CHECK_MODULES: tuple[str, ...] = (
 
 class CaseCheck(Protocol):
     name: ClassVar[str]
+    # reads_verdicts: ClassVar[bool], optional, True when absent: False lets the check run in a second process
 
     def run(self, store: CaseStore, ctx: CheckContext) -> Iterator[tuple[str, Finding]]: ...
 
@@ -39,29 +49,90 @@ def default_case_checks() -> list[CaseCheck]:
     return checks
 
 
-def run_case_checks(store: CaseStore, ctx: CheckContext, checks: list[CaseCheck] | None = None) -> int:
-    """Replace the findings of the case checks and update the verdicts they touch; returns findings added."""
+def run_case_checks(store: CaseStore, ctx: CheckContext, checks: list[CaseCheck] | None = None,
+                    beside: Path | None = None) -> int:
+    """Replace the findings of the case checks and update the verdicts they touch; returns findings added.
+    With `beside` (a scratch folder) and a store another process can open, the checks that read no verdicts run
+    in a second process meanwhile."""
     checks = default_case_checks() if checks is None else checks
-    added = 0
-    for check in checks:
-        touched = store.clear_findings(check.name)
-        refresh_verdicts(store, touched)  # before the check reads verdicts: none may rest on its own old findings
-        seen: set[tuple[str, str]] = set()
-        batch: dict[str, list[Finding]] = {}
-        changed: set[str] = set()
-        for item_id, finding in check.run(store, ctx):
-            if (item_id, finding.summary) in seen:
-                continue
-            seen.add((item_id, finding.summary))
-            batch.setdefault(item_id, []).append(finding)
-            changed.add(item_id)
-            added += 1
-            if len(batch) >= FLUSH_ITEMS:  # bounded memory on a large case
-                store.append_findings(batch)
-                batch = {}
-        store.append_findings(batch)
-        refresh_verdicts(store, changed)
+    url = getattr(store, "url", None)
+    aside = [c for c in checks if not getattr(c, "reads_verdicts", True)] if beside is not None and url else []
+    if len(aside) < 1 or len(aside) == len(checks):
+        return sum(_apply(store, check, check.run(store, ctx)) for check in checks)
+    assert beside is not None and url is not None
+    beside.mkdir(parents=True, exist_ok=True)
+    spills = [beside / f"case-check-{i}.pickle" for i in range(len(aside))]
+    proc = mp.get_context("forkserver").Process(
+        target=_run_aside, args=(str(url), [type(c) for c in aside], ctx, [str(p) for p in spills]), daemon=True)
+    proc.start()
+    try:
+        added = sum(_apply(store, check, check.run(store, ctx)) for check in checks if check not in aside)
+    finally:
+        proc.join()
+    for check, spill in zip(aside, spills):
+        if spill.exists():
+            with open(spill, "rb") as fh:
+                added += _apply(store, check, _replay(fh))
+            spill.unlink()
+        else:  # the second process died before finishing this one (memory, a bug): run it here, as serially
+            Path(str(spill) + ".part").unlink(missing_ok=True)
+            added += _apply(store, check, check.run(store, ctx))
     return added
+
+
+def _apply(store: CaseStore, check: CaseCheck, found: Iterable[tuple[str, Finding]]) -> int:
+    """Swap one check's old findings for these, in bounded batches, and decide the touched verdicts again."""
+    touched = store.clear_findings(check.name)
+    refresh_verdicts(store, touched)  # before the check reads verdicts: none may rest on its own old findings
+    seen: set[tuple[str, str]] = set()
+    batch: dict[str, list[Finding]] = {}
+    changed: set[str] = set()
+    added = 0
+    for item_id, finding in found:
+        if (item_id, finding.summary) in seen:
+            continue
+        seen.add((item_id, finding.summary))
+        batch.setdefault(item_id, []).append(finding)
+        changed.add(item_id)
+        added += 1
+        if len(batch) >= FLUSH_ITEMS:  # bounded memory on a large case
+            store.append_findings(batch)
+            batch = {}
+    store.append_findings(batch)
+    refresh_verdicts(store, changed)
+    return added
+
+
+def _run_aside(url: str, classes: list[type], ctx: CheckContext, spills: list[str]) -> None:
+    """In the second process: run checks on a store of its own, each one's findings to its spill file in batches
+    (neither process holds them all); a file gets its name only once its check has finished."""
+    from ..store import open_store
+
+    store = open_store(url)
+    try:
+        for cls, spill in zip(classes, spills):
+            part = spill + ".part"
+            with open(part, "wb") as fh:
+                batch: list[tuple[str, Finding]] = []
+                for pair in cls().run(store, ctx):
+                    batch.append(pair)
+                    if len(batch) >= FLUSH_ITEMS:
+                        pickle.dump(batch, fh)
+                        batch = []
+                pickle.dump(batch, fh)
+            Path(part).rename(spill)
+    finally:
+        store.close()
+
+
+def _replay(fh: Any) -> Iterator[tuple[str, Finding]]:
+    """One check's findings from its spill file, which this process's own second process wrote."""
+    while True:
+        try:
+            batch = pickle.load(fh)  # noqa: S301 - written by our own process, in the case's scratch folder
+        except EOFError:
+            return
+        yield from batch
 
 
 def refresh_verdicts(store: CaseStore, item_ids: set[str]) -> None:

@@ -177,6 +177,7 @@ def documents(store: CaseStore) -> Iterator[dict[str, Any]]:
 
 class DocBaselineCheck:
     name: ClassVar[str] = NAME
+    reads_verdicts: ClassVar[bool] = False  # item-phase data only: may run beside the other case checks
 
     def run(self, store: CaseStore, ctx: CheckContext) -> Iterator[tuple[str, Finding]]:
         base = Baseline()

@@ -38,6 +38,7 @@ def _taken(meta: dict) -> tuple[datetime, str] | None:
 
 class ExifDatesCheck:
     name: ClassVar[str] = "exifdates"
+    reads_verdicts: ClassVar[bool] = False  # item-phase data only: may run beside the other case checks
 
     def run(self, store: CaseStore, ctx: CheckContext) -> Iterator[tuple[str, Finding]]:
         for img in store.items_with_metadata("exif"):

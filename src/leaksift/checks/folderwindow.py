@@ -30,6 +30,7 @@ def _latest(stamps: list) -> datetime | None:
 
 class FolderWindowCheck:
     name: ClassVar[str] = "folderwindow"
+    reads_verdicts: ClassVar[bool] = False  # item-phase data only: may run beside the other case checks
 
     def run(self, store: CaseStore, ctx: CheckContext) -> Iterator[tuple[str, Finding]]:
         folders: dict[str, dict[str, tuple[datetime, datetime | None]]] = defaultdict(dict)

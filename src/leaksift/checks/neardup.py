@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import struct
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -79,6 +80,23 @@ def signature(ws: list[str]) -> MinHash:
     m = MinHash(num_perm=NUM_PERM, permutations=t.permutations, scheme=t.scheme, hashfunc=zlib.crc32)
     m.update_batch([" ".join(ws[i:i + SHINGLE]).encode("utf-8") for i in range(max(1, len(ws) - SHINGLE + 1))])
     return m
+
+
+def text_signature(text: str) -> bytes:
+    """What this check needs of one text, made in the item phase (in parallel) and kept with the content: b"" for
+    a text of fewer than MIN_WORDS words, else the CRC-32 of its words (4 bytes, little-endian) then its MinHash
+    signature (NUM_PERM little-endian uint32)."""
+    ws = words(text)
+    if len(ws) < MIN_WORDS:
+        return b""
+    digest = zlib.crc32(" ".join(ws).encode("utf-8"))
+    sig = signature(ws[:MAX_WORDS * 4]).hashvalues.astype("<u4")
+    return struct.pack("<I", digest) + sig.tobytes()
+
+
+def unpack_signature(packed: bytes) -> tuple[int, np.ndarray]:
+    """(digest of the words, signature) from text_signature's bytes."""
+    return struct.unpack_from("<I", packed)[0], np.frombuffer(packed, dtype="<u4", offset=4).astype(np.uint32)
 
 
 def _s(value: Any) -> str | None:
@@ -150,17 +168,16 @@ class Clusters:
         self.noted: dict[int, list[str]] = {}  # members with their own finding, per cluster
         self.tries: dict[int, int] = {}  # members diffed, per cluster: bounds the diffs of a huge template
 
-    def nearest(self, m: MinHash) -> tuple[list[int], np.ndarray, list[int]]:
+    def nearest(self, sig: np.ndarray) -> tuple[list[int], list[int]]:
         """The representatives sharing at least JOIN_JACCARD of this text's shingles (estimated), closest first, at
-        most NEAREST; and the signature and band keys of this text."""
-        sig = m.hashvalues.astype(np.uint32)
+        most NEAREST; and the band keys of this text's signature."""
         keys = [hash(sig[i * ROWS:(i + 1) * ROWS].tobytes()) for i in range(BANDS)]
         scored = []
         for idx in {band[k] for band, k in zip(self.bands, keys) if k in band}:
             j = float(np.count_nonzero(np.frombuffer(self.sigs[idx], dtype=np.uint32) == sig)) / NUM_PERM
             if j >= JOIN_JACCARD:
                 scored.append((-j, idx))
-        return [idx for _, idx in sorted(scored)[:NEAREST]], sig, keys
+        return [idx for _, idx in sorted(scored)[:NEAREST]], keys
 
     def add(self, content: Content, sig: np.ndarray, keys: list[int], digest: int) -> None:
         """A new cluster with this text as its representative."""
@@ -234,16 +251,19 @@ class NearDupCheck:
         clusters = Clusters()
         births: dict[tuple[str, ...], list[Content]] = {}
         for row in store.text_blobs(min_chars=MIN_WORDS * 2):
-            ws = words(row["text"] or "")
-            if len(ws) < MIN_WORDS:
-                continue
+            packed = row.get("minhash")
+            if packed is None:  # a case read before item phases made signatures: make it here
+                packed = text_signature(row["text"] or "")
+            if not packed:
+                continue  # fewer than MIN_WORDS words
+            digest, sig = unpack_signature(packed)
             content = Content(row["sha256"], row["kind"], row["verified"], identity(row["metadata"] or {}))
             if content.ident is not None:
                 group = births.setdefault(content.ident[0], [])
                 for other in group:
-                    yield from self._pair(store, other, content, ws)
+                    yield from self._pair(store, other, content)
                 keep(group, content)
-            yield from self._cluster(store, clusters, content, ws)
+            yield from self._cluster(store, clusters, content, digest, sig)
         for rep_sha, size, members in clusters.clusters():
             others = "another text" if size == 2 else f"{size - 1} other texts"
             finding = Finding(self.name, f"This text stands for a cluster of near-duplicates: {others} in this "
@@ -253,12 +273,12 @@ class NearDupCheck:
             for loc in store.locations(rep_sha):
                 yield loc["id"], finding
 
-    def _cluster(self, store: CaseStore, clusters: Clusters, content: Content,
-                 ws: list[str]) -> Iterator[tuple[str, Finding]]:
+    def _cluster(self, store: CaseStore, clusters: Clusters, content: Content, digest: int,
+                 sig: np.ndarray) -> Iterator[tuple[str, Finding]]:
         """Place one text: noted against each near representative the word diff confirms (a chain of drafts has
-        several), counted in the closest cluster, or a representative of its own when no diff confirms."""
-        digest = zlib.crc32(" ".join(ws).encode("utf-8"))
-        near, sig, keys = clusters.nearest(signature(ws[:MAX_WORDS * 4]))
+        several), counted in the closest cluster, or a representative of its own when no diff confirms. Its words
+        are read only when there is a representative to diff it against."""
+        near, keys = clusters.nearest(sig)
         if any(digest == clusters.digests[idx] for idx in near):
             return  # the same words in other bytes: says nothing about the text
         joined = False
@@ -269,7 +289,7 @@ class NearDupCheck:
                     clusters.join(idx)
                     joined = True
                 continue
-            found = list(self._pair(store, rep, content, ws, members_only=True))
+            found = list(self._pair(store, rep, content, members_only=True))
             if found:
                 clusters.join(idx, noted=content.sha256, count=not joined)
                 joined = True
@@ -277,10 +297,10 @@ class NearDupCheck:
         if not joined:  # no cluster close enough: its own, so that its own near copies still find it
             clusters.add(content, sig, keys, digest)
 
-    def _pair(self, store: CaseStore, a: Content, b: Content, tb: list[str],
+    def _pair(self, store: CaseStore, a: Content, b: Content,
               members_only: bool = False) -> Iterator[tuple[str, Finding]]:
         """Diff one pair (a seen before b) and judge it; members_only: a cluster member, noted on b alone."""
-        ta = self._words_of(store, a.sha256)
+        ta, tb = self._words_of(store, a.sha256), self._words_of(store, b.sha256)
         if ta == tb:
             return
         ratio, changes, n = word_changes(ta[:MAX_WORDS], tb[:MAX_WORDS], floor=MIN_RATIO)

@@ -21,6 +21,7 @@ MAX_GROUP = 50  # an id in more files than this is a template's, and says little
 
 class RsidCheck:
     name: ClassVar[str] = "rsids"
+    reads_verdicts: ClassVar[bool] = False  # item-phase data only: may run beside the other case checks
 
     def run(self, store: CaseStore, ctx: CheckContext) -> Iterator[tuple[str, Finding]]:
         roots: dict[str, list[dict]] = defaultdict(list)

@@ -75,6 +75,7 @@ def _people(meta: dict) -> set[str]:
 
 class UiLanguageCheck:
     name: ClassVar[str] = "uilang"
+    reads_verdicts: ClassVar[bool] = False  # item-phase data only: may run beside the other case checks
 
     def run(self, store: CaseStore, ctx: CheckContext) -> Iterator[tuple[str, Finding]]:
         docs = []

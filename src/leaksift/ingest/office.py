@@ -151,10 +151,8 @@ def walk(source: BinaryIO, names: list[str], keep: frozenset[str] | None = None)
 def walk_raw(source: BinaryIO, keep: frozenset[str] | None = None) -> Iterator[list[Any]]:
     """The events `walk` hands out, as expat gives them, one list per chunk parsed (and parsed whole
     before any of its events is handed out): [START, expat name ('ns}local'), expat attributes, None,
-    direct text parts, local name], [END, its START entry, direct text], (TEXT, None, text).
-    For the hot consumers (Word stories, sheets): no Element built, no generator step per event."""
-    parser = expat.ParserCreate(None, "}")
-    parser.buffer_text = True
+    direct text parts, local name], [END, its START entry, direct text], (TEXT, None, text)."""
+    parser = guarded_parser()
     events: list[Any] = []
     stack: list[list[Any]] = []  # the START entries of the open elements
     pend: list[str] = []
@@ -189,6 +187,28 @@ def walk_raw(source: BinaryIO, keep: frozenset[str] | None = None) -> Iterator[l
         buf = entry[4]
         events.append([END, entry, "".join(buf) if buf else ""])
 
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = pend.append
+    done = False
+    while not done:
+        data = source.read(XML_CHUNK)
+        done = not data
+        feed(parser, data, done)
+        if events:
+            yield events
+            events.clear()
+
+
+XML_CHUNK = 16 * 1024
+
+
+def guarded_parser() -> Any:
+    """An expat parser with namespaces ('ns}local' names) and defusedxml's guards: entity declarations and
+    external references raise defusedxml's exceptions, an undefined entity an expat error."""
+    parser = expat.ParserCreate(None, "}")
+    parser.buffer_text = True
+
     def default(text: str) -> None:
         if text[:1] == "&":  # an entity no declaration defines (as ElementTree reports it)
             err = expat.error(f"undefined entity {text}: line {parser.ErrorLineNumber}, "
@@ -207,26 +227,55 @@ def walk_raw(source: BinaryIO, keep: frozenset[str] | None = None) -> Iterator[l
     def external_ref(context: str, base: str | None, sysid: str | None, pubid: str | None) -> None:
         raise defusedxml.ExternalReferenceForbidden(context, base, sysid, pubid)
 
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = pend.append
     parser.DefaultHandlerExpand = default
     parser.EntityDeclHandler = entity_decl
     parser.UnparsedEntityDeclHandler = unparsed_entity_decl
     parser.ExternalEntityRefHandler = external_ref
+    return parser
+
+
+def feed(parser: Any, data: bytes, done: bool) -> None:
+    """One chunk to the parser; expat's errors as ElementTree's ParseError."""
+    try:
+        parser.Parse(data, done)
+    except expat.error as e:
+        err = ParseError(str(e))
+        err.code, err.position = e.code, (e.lineno, e.offset)
+        raise err from None
+
+
+@dataclass
+class Direct:
+    """A consumer that does its work inside expat's handlers, as the parser meets each element: no event
+    list, no element object, no generator step per event (the hot parts: Word stories, worksheets).
+    `start`/`end` flush `pend` (what the character data handler gathered) before anything else, check
+    MAX_XML_DEPTH as `walk_raw` does, and do nothing once `stopped` says the consumer is done.
+    `checkpoint` returns an undo: what a chunk that then fails to parse added is taken back, as `walk_raw`
+    hands out none of a failed chunk's events."""
+
+    start: Callable[[str, dict[str, str]], None]
+    end: Callable[[str], None]
+    pend: list[str]
+    stopped: Callable[[], bool]
+    checkpoint: Callable[[], Callable[[], None]]
+
+
+def drive(source: BinaryIO, direct: Direct) -> None:
+    """Parse `source` through a Direct consumer, chunk by chunk, until the end or until it stops."""
+    parser = guarded_parser()
+    parser.StartElementHandler = direct.start
+    parser.EndElementHandler = direct.end
+    parser.CharacterDataHandler = direct.pend.append
     done = False
-    while not done:
-        data = source.read(16 * 1024)
+    while not done and not direct.stopped():
+        data = source.read(XML_CHUNK)
         done = not data
+        undo = direct.checkpoint()
         try:
-            parser.Parse(data, done)
-        except expat.error as e:
-            err = ParseError(str(e))
-            err.code, err.position = e.code, (e.lineno, e.offset)
-            raise err from None
-        if events:
-            yield events
-            events.clear()
+            feed(parser, data, done)
+        except BaseException:
+            undo()
+            raise
 
 
 class TextBuf:
@@ -312,18 +361,24 @@ class Package:
             self.fatal = err
 
     def parse(self, name: str, consumer: Callable[[Any, list[str]], None],
-              keep: frozenset[str] | None = None, chunks: bool = False) -> bool:
-        """Feed one part's events to `consumer` (only those `walk` keeps for `keep`; `chunks`: as `walk_raw`
-        gives them); False (and an error recorded) if it failed."""
+              keep: frozenset[str] | None = None) -> bool:
+        """Feed one part's events to `consumer` (only those `walk` keeps for `keep`); False (and an error
+        recorded) if it failed."""
+        names: list[str] = []
+        return self.read_part(name, lambda stream: consumer(walk(stream, names, keep), names))
+
+    def parse_direct(self, name: str, direct: Direct) -> bool:
+        """As `parse`, for a consumer working inside the parser's handlers."""
+        return self.read_part(name, lambda stream: drive(stream, direct))
+
+    def read_part(self, name: str, run: Callable[[BinaryIO], None]) -> bool:
         info = self.info(name)
         if info is None:
             return False
         part = info.filename
-        names: list[str] = []
         try:
             with self.zf.open(info) as raw:
-                stream = CappedStream(raw, self.ctx.limits.max_xml_bytes, part, info.compress_size, self.ctx)
-                consumer(walk_raw(stream, keep) if chunks else walk(stream, names, keep), names)
+                run(CappedStream(raw, self.ctx.limits.max_xml_bytes, part, info.compress_size, self.ctx))
             return True
         except (defusedxml.EntitiesForbidden, defusedxml.DTDForbidden,
                 defusedxml.ExternalReferenceForbidden) as e:
@@ -649,18 +704,18 @@ class Ooxml:
     # --- fonts -------------------------------------------------------------------------------
 
     def read_fonts(self) -> None:
-        theme_fonts: list[str] = []
+        scheme_fonts: list[str] = []
         for part in self.roles.get("theme", [])[:20]:
-            self.pkg.parse(part, lambda ev, nm: theme_consumer(ev, nm, theme_fonts), THEME_FONT_NAMES)
-        if theme_fonts:
-            self.meta["theme_fonts"] = theme_fonts
+            self.pkg.parse_direct(part, theme_fonts(scheme_fonts))
+        if scheme_fonts:
+            self.meta["theme_fonts"] = scheme_fonts
         fonts: list[str] = []
         for part in self.roles.get("word_fonts", [])[:1]:
             self.pkg.parse(part, lambda ev, nm: named_values(ev, nm, fonts, "font", "name"), FONT_TABLE_NAMES)
         for part in self.roles.get("xl_styles", [])[:1]:
             self.pkg.parse(part, lambda ev, nm: xl_fonts_consumer(ev, nm, fonts), XL_FONT_NAMES)
         if not fonts and self.roles.get("ppt_slide"):
-            fonts = list(theme_fonts)
+            fonts = list(scheme_fonts)
         if fonts or "word_fonts" in self.roles or "xl_styles" in self.roles or "ppt_slide" in self.roles:
             self.meta["fonts"] = fonts
 
@@ -678,8 +733,7 @@ class Ooxml:
             if self.text.full and counter[0] >= MAX_LISTED:
                 break
             self.text.add("\n")
-            self.pkg.parse(part, lambda ev, nm, p=part: word_text_consumer(ev, nm, self.text, changes, counter, p),
-                           WORD_TEXT_NAMES, chunks=True)
+            self.pkg.parse_direct(part, word_story(self.text, changes, counter, part))
         self.meta["tracked_changes"] = changes
         self.meta["tracked_changes_count"] = counter[0]
         comments: list[dict[str, Any]] = []
@@ -751,7 +805,7 @@ class Ooxml:
             if self.text.full:
                 break
             self.text.add(f"\n{name}\n" if name else "\n")
-            self.pkg.parse(part, lambda ev, nm: sheet_consumer(ev, nm, strings, self.text), SHEET_NAMES, chunks=True)
+            self.pkg.parse_direct(part, sheet_cells(strings, self.text))
         authors: list[str] = []
         for part in self.roles.get("xl_comments", []):
             self.pkg.parse(part, lambda ev, nm: xl_comments_consumer(ev, nm, self.text, authors))
@@ -854,12 +908,45 @@ def core_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], valu
             types[f"{key}@xml:lang"] = lang
 
 
-def theme_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], fonts: list[str]) -> None:
-    for ev, elem, _ in events:
-        if ev == END and "fontScheme" in names and local(elem.tag) in ("latin", "ea", "cs", "font"):
-            face = elem.get("typeface")
-            if face and face not in fonts and len(fonts) < MAX_VALUES:
+def theme_fonts(fonts: list[str]) -> Direct:
+    """The typefaces of a theme's font scheme, as a Direct consumer (see `word_story`)."""
+    depth = 0
+    in_scheme = 0  # open a:fontScheme elements
+    faces: list[str | None] = []  # typeface of the open latin, ea, cs and font elements
+    pend: list[str] = []  # text is not looked at
+
+    def start(key: str, attrs: dict[str, str]) -> None:
+        nonlocal depth, in_scheme
+        pend.clear()
+        if depth >= MAX_XML_DEPTH:
+            raise IngestError(TOO_DEEP, f"XML nested over {MAX_XML_DEPTH} elements deep")
+        depth += 1
+        name = key.rsplit("}", 1)[-1]
+        if name == "fontScheme":
+            in_scheme += 1
+        elif name in THEME_FACES:
+            faces.append(attrs.get("typeface"))
+
+    def end(key: str) -> None:
+        nonlocal depth, in_scheme
+        pend.clear()
+        depth -= 1
+        name = key.rsplit("}", 1)[-1]
+        if name == "fontScheme":
+            in_scheme -= 1
+        elif name in THEME_FACES:
+            face = faces.pop()
+            if in_scheme and face and face not in fonts and len(fonts) < MAX_VALUES:
                 fonts.append(face)
+
+    def checkpoint() -> Callable[[], None]:
+        n_fonts = len(fonts)
+
+        def undo() -> None:
+            del fonts[n_fonts:]
+        return undo
+
+    return Direct(start, end, pend, lambda: False, checkpoint)
 
 
 def named_values(events: Iterator[tuple[int, Any, str]], names: list[str], out: list[str],
@@ -880,67 +967,112 @@ def xl_fonts_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], 
 
 
 # The elements each text consumer looks at (see `walk`): the others are mostly empty formatting leaves.
-WORD_TEXT_NAMES = frozenset({"Fallback", "t", "tab", "br", "cr", "noBreakHyphen", "p", "tc", "tr", "r"} | CHANGE_TAGS)
+WORD_STARTS = frozenset({"t", "Fallback"} | CHANGE_TAGS)
+WORD_ENDS = frozenset({"t", "tab", "br", "cr", "noBreakHyphen", "p", "tc", "tr", "Fallback"} | CHANGE_TAGS)
 SHARED_STRINGS_NAMES = frozenset({"t", "si", "rPh"})
-SHEET_NAMES = frozenset({"c", "v", "t", "is", "row"})
+SHEET_NAMES = frozenset({"c", "v", "t", "row"})
 DRAWING_TEXT_NAMES = frozenset({"Fallback", "t", "br", "p"})
-THEME_FONT_NAMES = frozenset({"fontScheme", "latin", "ea", "cs", "font"})
+THEME_FACES = frozenset({"latin", "ea", "cs", "font"})
 FONT_TABLE_NAMES = frozenset({"font"})
 XL_FONT_NAMES = frozenset({"font", "name"})
 
 
 def raw_attr(attrs: dict[str, str], name: str) -> str | None:
-    """An attribute of a `walk_raw` START entry by local name, whatever its namespace (as `attr`)."""
+    """An attribute of expat's raw attributes by local name, whatever its namespace (as `attr`)."""
     for k, v in attrs.items():
         if k.rsplit("}", 1)[-1] == name:
             return v
     return None
 
 
-def word_text_consumer(chunks: Iterator[list[Any]], names: list[str], text: TextBuf,
-                       changes: list[dict[str, Any]], counter: list[int], part: str) -> None:
-    """Text of a WordprocessingML story (w:t, tabs, breaks), and its tracked changes (`walk_raw` events)."""
-    fallback = 0
-    for events in chunks:
-        for ev in events:
-            kind = ev[0]
-            if kind == START:
-                names.append(ev[5])
-                if ev[5] == "Fallback":
-                    fallback += 1
-                continue
-            if kind == TEXT:
-                continue
-            entry = ev[1]
-            name = entry[5]  # names[-1]
-            if name == "Fallback":
-                fallback -= 1
-            elif name in CHANGE_TAGS:
-                author, date = raw_attr(entry[2], "author"), raw_attr(entry[2], "date")
-                if author is not None or date is not None:
-                    counter[0] += 1
-                    if len(changes) < MAX_LISTED:
-                        changes.append({"type": name, "author": author, "date": date, "part": part})
-            if fallback or text.full:
-                if text.full and counter[0] >= MAX_LISTED:
-                    return
-            elif name == "t":
-                text.add(ev[2])
-            elif name == "tab":
-                if names[-2:-1] == ["r"]:
-                    text.add("\t")
-            elif name == "br" or name == "cr":
-                if names[-2:-1] == ["r"]:
-                    text.add("\n")
-            elif name == "noBreakHyphen":
-                text.add("-")
-            elif name == "p":
-                text.add(" " if "tc" in names[:-1] else "\n")  # paragraphs of a table cell stay on its row
-            elif name == "tc":
+def word_story(text: TextBuf, changes: list[dict[str, Any]], counter: list[int], part: str) -> Direct:
+    """Text of a WordprocessingML story (w:t, tabs, breaks), and its tracked changes, as a Direct consumer.
+    Every element is seen, not only those `walk` hands out for a `keep`: the ancestors of the elements
+    looked at are handed out either way, so `names` is the same."""
+    names: list[str] = []  # local names of the open elements
+    pend: list[str] = []
+    t_text: list[list[str]] = []  # direct text of the open w:t elements
+    marks: list[tuple[str | None, str | None]] = []  # author and date of the open change elements
+    locals_: dict[str, str] = {}
+    fallback = 0  # open mc:Fallback elements: their content repeats the mc:Choice
+    stopped = False
+
+    def flush() -> None:
+        joined = "".join(pend)
+        pend.clear()
+        if joined and names and names[-1] == "t":
+            t_text[-1].append(joined)
+
+    def start(key: str, attrs: dict[str, str]) -> None:
+        nonlocal fallback
+        if pend:
+            flush()
+        if len(names) >= MAX_XML_DEPTH:
+            raise IngestError(TOO_DEEP, f"XML nested over {MAX_XML_DEPTH} elements deep")
+        name = locals_.get(key)
+        if name is None:
+            name = locals_[key] = key.rsplit("}", 1)[-1]
+        names.append(name)
+        if name not in WORD_STARTS:  # most elements: formatting leaves
+            return
+        if name == "t":
+            t_text.append([])
+        elif name == "Fallback":
+            if not stopped:
+                fallback += 1
+        else:
+            marks.append((raw_attr(attrs, "author"), raw_attr(attrs, "date")))
+
+    def end(key: str) -> None:
+        nonlocal fallback, stopped
+        if pend:
+            flush()
+        name = names.pop()  # `names` is now the ancestors
+        if name not in WORD_ENDS:
+            return
+        direct = "".join(t_text.pop()) if name == "t" else ""
+        mark = marks.pop() if name in CHANGE_TAGS else None
+        if stopped:
+            return
+        if name == "Fallback":
+            fallback -= 1
+        elif mark is not None:
+            author, date = mark
+            if author is not None or date is not None:
+                counter[0] += 1
+                if len(changes) < MAX_LISTED:
+                    changes.append({"type": name, "author": author, "date": date, "part": part})
+        if fallback or text.full:
+            pass
+        elif name == "t":
+            text.add(direct)
+        elif name == "tab":
+            if names and names[-1] == "r":
                 text.add("\t")
-            elif name == "tr":
+        elif name == "br" or name == "cr":
+            if names and names[-1] == "r":
                 text.add("\n")
-            names.pop()
+        elif name == "noBreakHyphen":
+            text.add("-")
+        elif name == "p":
+            text.add(" " if "tc" in names else "\n")  # paragraphs of a table cell stay on its row
+        elif name == "tc":
+            text.add("\t")
+        elif name == "tr":
+            text.add("\n")
+        if text.full and counter[0] >= MAX_LISTED:  # only these elements add text or changes
+            stopped = True
+
+    def checkpoint() -> Callable[[], None]:
+        n_parts, size, n_changes, count = len(text.parts), text.size, len(changes), counter[0]
+
+        def undo() -> None:
+            del text.parts[n_parts:]
+            del changes[n_changes:]
+            text.size, counter[0] = size, count
+        return undo
+
+    return Direct(start, end, pend, lambda: stopped, checkpoint)
 
 
 def word_comments_consumer(events: Iterator[tuple[int, Any, str]], names: list[str], text: TextBuf,
@@ -990,39 +1122,77 @@ def shared_strings_consumer(events: Iterator[tuple[int, Any, str]], names: list[
             cur = []
 
 
-def sheet_consumer(chunks: Iterator[list[Any]], names: list[str], strings: list[str], text: TextBuf) -> None:
-    """The cells of a worksheet, a line per row (`walk_raw` events)."""
+def sheet_cells(strings: list[str], text: TextBuf) -> Direct:
+    """The cells of a worksheet, a line per row, as a Direct consumer (see `word_story`)."""
+    names: list[str] = []  # local names of the open elements
+    pend: list[str] = []
+    direct_text: list[list[str]] = []  # direct text of the open v and t elements
+    locals_: dict[str, str] = {}
     row: list[str] = []
     ctype = ""
     value: str | None = None
     inline: list[str] = []
-    for events in chunks:
-        for ev in events:
-            kind = ev[0]
-            if kind == START:
-                names.append(ev[5])
-                if ev[5] == "c":
-                    ctype, value, inline = ev[2].get("t") or "n", None, []
-                continue
-            if kind == TEXT:
-                continue
-            name = ev[1][5]  # names[-1]
+    stopped = False
+
+    def flush() -> None:
+        joined = "".join(pend)
+        pend.clear()
+        if joined and names and (names[-1] == "v" or names[-1] == "t"):
+            direct_text[-1].append(joined)
+
+    def start(key: str, attrs: dict[str, str]) -> None:
+        nonlocal ctype, value, inline
+        if pend:
+            flush()
+        if len(names) >= MAX_XML_DEPTH:
+            raise IngestError(TOO_DEEP, f"XML nested over {MAX_XML_DEPTH} elements deep")
+        name = locals_.get(key)
+        if name is None:
+            name = locals_[key] = key.rsplit("}", 1)[-1]
+        names.append(name)
+        if name not in SHEET_NAMES:  # formulas, inline-string runs' formatting ...
+            return
+        if name == "v" or name == "t":
+            direct_text.append([])
+        elif name == "c" and not stopped:
+            ctype, value, inline = attrs.get("t") or "n", None, []
+
+    def end(key: str) -> None:
+        nonlocal value, row, stopped
+        if pend:
+            flush()
+        name = names.pop()  # `names` is now the ancestors
+        if name not in SHEET_NAMES:
+            return
+        if name == "v" or name == "t":
+            direct = "".join(direct_text.pop())
+            if stopped:
+                return
             if name == "v":
-                value = ev[2]
-            elif name == "t":
-                if "is" in names:
-                    inline.append(ev[2])
-            elif name == "c":
-                row.append(cell_text(ctype, value, inline, strings))
-            elif name == "row":
-                while row and not row[-1]:
-                    row.pop()
-                if row:
-                    text.add("\t".join(row) + "\n")
-                row = []
-                if text.full:
-                    return
-            names.pop()
+                value = direct
+            elif "is" in names:
+                inline.append(direct)
+        elif stopped:
+            return
+        elif name == "c":
+            row.append(cell_text(ctype, value, inline, strings))
+        elif name == "row":
+            while row and not row[-1]:
+                row.pop()
+            if row:
+                text.add("\t".join(row) + "\n")
+            row = []
+            stopped = text.full
+
+    def checkpoint() -> Callable[[], None]:
+        n_parts, size = len(text.parts), text.size
+
+        def undo() -> None:
+            del text.parts[n_parts:]
+            text.size = size
+        return undo
+
+    return Direct(start, end, pend, lambda: stopped, checkpoint)
 
 
 def cell_text(ctype: str, value: str | None, inline: list[str], strings: list[str]) -> str:

@@ -50,10 +50,11 @@ CREATE TABLE IF NOT EXISTS blobs (
   sha256 {_T} PRIMARY KEY, size bigint, mime {_T}, best_item {_T}, complete integer,
   text text, metadata text, raw bytea,
   from_display {_T}, from_addr {_T}, to_addrs text, cc_addrs text, date {_T}, date_utc {_T},
-  date_raw text, subject {_T}, message_id {_T}, in_reply_to {_T}, refs text,
+  date_raw text, subject {_T}, message_id {_T}, in_reply_to {_T}, refs text, minhash bytea,
   tsv tsvector GENERATED ALWAYS AS (
     setweight(to_tsvector('simple', coalesce(subject, '')), 'A')
     || setweight(to_tsvector('simple', left(coalesce(text, ''), {FTS_TEXT_CHARS})), 'B')) STORED);
+ALTER TABLE blobs ADD COLUMN IF NOT EXISTS minhash bytea;
 CREATE INDEX IF NOT EXISTS blobs_message_id ON blobs(message_id);
 CREATE INDEX IF NOT EXISTS blobs_in_reply_to ON blobs(in_reply_to);
 CREATE INDEX IF NOT EXISTS blobs_from_addr ON blobs(from_addr);
@@ -376,14 +377,16 @@ class PostgresStore:
                          "i.path, i.id", _clean((message_id,)))
 
     def text_blobs(self, min_chars: int = 1) -> Iterator[dict[str, Any]]:
-        """Distinct contents with some text, streamed: sha256, kind, text, metadata, whether any copy is verified."""
+        """Distinct contents with some text, streamed: sha256, kind, metadata, whether any copy is verified, and the
+        text's signature (`minhash`) or, where the item phase made none, the text itself."""
         for d in self._stream(
-                "SELECT b.sha256, b.text, b.metadata, i.kind, "
+                "SELECT b.sha256, CASE WHEN b.minhash IS NULL THEN b.text END AS text, b.minhash, b.metadata, i.kind, "
                 "EXISTS (SELECT 1 FROM items j WHERE j.sha256 = b.sha256 AND j.verdict = 'verified') AS verified "
                 "FROM blobs b JOIN items i ON i.id = b.best_item "
                 "WHERE length(b.text) >= %s ORDER BY b.sha256", (min_chars,)):
             d["metadata"] = json.loads(d["metadata"]) if d["metadata"] else {}
             d["verified"] = bool(d["verified"])
+            d["minhash"] = bytes(d["minhash"]) if d["minhash"] is not None else None
             yield d
 
     def blob_text(self, sha256: str) -> str | None:

@@ -11,7 +11,7 @@ from ..model import Finding, ItemRecord
 
 BLOB_COLUMNS = ("sha256", "size", "mime", "best_item", "complete", "text", "metadata", "raw",
                 "from_display", "from_addr", "to_addrs", "cc_addrs", "date", "date_utc", "date_raw",
-                "subject", "message_id", "in_reply_to", "refs")
+                "subject", "message_id", "in_reply_to", "refs", "minhash")
 ITEM_COLUMNS = ("id", "path", "parent", "source", "depth", "kind", "mime", "sha256", "size", "transforms",
                 "location", "error_reason", "error", "is_container", "children_expected",
                 "children_emitted", "children_failed", "verdict")
@@ -52,7 +52,7 @@ def blob_params(rec: ItemRecord) -> tuple:
         dumps(em.to) if em else None, dumps(em.cc) if em else None,
         em.date if em else None, utc(em.date) if em else None, em.date_raw if em else None,
         em.subject if em else None, em.message_id if em else None, em.in_reply_to if em else None,
-        dumps(em.references) if em else None,
+        dumps(em.references) if em else None, rec.minhash,
     )
 
 

@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS blobs (
   sha256 TEXT PRIMARY KEY, size INTEGER, mime TEXT, best_item TEXT, complete INTEGER,
   text TEXT, metadata TEXT, raw BLOB,
   from_display TEXT, from_addr TEXT, to_addrs TEXT, cc_addrs TEXT, date TEXT, date_utc TEXT,
-  date_raw TEXT, subject TEXT, message_id TEXT, in_reply_to TEXT, refs TEXT);
+  date_raw TEXT, subject TEXT, message_id TEXT, in_reply_to TEXT, refs TEXT, minhash BLOB);
 CREATE INDEX IF NOT EXISTS blobs_message_id ON blobs(message_id);
 CREATE INDEX IF NOT EXISTS blobs_from_addr ON blobs(from_addr);
 CREATE INDEX IF NOT EXISTS blobs_date_utc ON blobs(date_utc);
@@ -92,8 +92,15 @@ class SQLiteStore:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=OFF")
         self.db.executescript(SCHEMA)
+        if "minhash" not in {r[1] for r in self.db.execute("PRAGMA table_info(blobs)")}:  # a case from before it
+            self.db.execute("ALTER TABLE blobs ADD COLUMN minhash BLOB")
         if self.get_meta("schema_version") is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
+
+    @property
+    def url(self) -> str:
+        """What open_store takes to open this case again (another process's own connection)."""
+        return str(self.path)
 
     # --- bookkeeping
     def set_meta(self, key: str, value: str) -> None:
@@ -298,9 +305,11 @@ class SQLiteStore:
         return [dict(r) for r in rows]
 
     def text_blobs(self, min_chars: int = 1) -> Iterator[dict[str, Any]]:
-        """Distinct contents with some text, streamed: sha256, kind, text, metadata, and whether any copy is verified."""
+        """Distinct contents with some text, streamed: sha256, kind, metadata, whether any copy is verified, and the
+        text's signature (`minhash`) or, where the item phase made none, the text itself."""
         cur = self.db.cursor()
-        cur.execute("SELECT b.sha256, b.text, b.metadata, i.kind, "
+        cur.execute("SELECT b.sha256, CASE WHEN b.minhash IS NULL THEN b.text END AS text, b.minhash, b.metadata, "
+                    "i.kind, "
                     "EXISTS (SELECT 1 FROM items j WHERE j.sha256 = b.sha256 AND j.verdict = 'verified') AS verified "
                     "FROM blobs b JOIN items i ON i.id = b.best_item "
                     "WHERE length(b.text) >= ? ORDER BY b.sha256", (min_chars,))
@@ -427,16 +436,30 @@ class SQLiteStore:
         if sort == "relevance" and not fts:
             sort = "-date" if base.startswith("FROM blobs") else "path"
         order = "blobs_fts.rank, i.id" if sort == "relevance" else _WEB_SORTS.get(sort, _WEB_SORTS["path"])
-        total = None
+        total: int | None = None
+        ids: list[str] | None = None
         if fts and len(where) == 1:  # words alone: a content matches at one location at least, so count contents
             total = self.db.execute("SELECT count(*) FROM (SELECT 1 FROM blobs_fts WHERE blobs_fts MATCH ? LIMIT ?)",
                                     (fts, count_cap + 1)).fetchone()[0]
-        if total is None or total <= count_cap:
+            if sort == "relevance":
+                ids, every = self._ranked_ids(fts, limit, offset)
+                if every is not None:  # every match was read: its length is the count the join would give
+                    total = min(every, count_cap + 1)
+        elif fts and (verdict or sender or domain or date_from or date_to):
+            # Selective filters: the sort visits every match anyway, so count them in the same pass (a separate
+            # count would join them all a second time to find a few).
+            rows = self.db.execute(f"SELECT i.id, count(*) OVER () {base}{cond} ORDER BY {order} LIMIT ? OFFSET ?",
+                                   (*args, limit, offset)).fetchall()
+            ids = [r[0] for r in rows]
+            if rows:
+                total = min(rows[0][1], count_cap + 1)
+        if total is None or (total <= count_cap and ids is None):
             total = self.db.execute(f"SELECT count(*) FROM (SELECT 1 {base}{cond} LIMIT ?)",
                                     (*args, count_cap + 1)).fetchone()[0]
-        # Sort on narrow rows first; snippets and columns only for the page (the sorter would carry them all).
-        ids = [r[0] for r in self.db.execute(f"SELECT i.id {base}{cond} ORDER BY {order} LIMIT ? OFFSET ?",
-                                             (*args, limit, offset))]
+        if ids is None:
+            # Sort on narrow rows first; snippets and columns only for the page (the sorter would carry them all).
+            ids = [r[0] for r in self.db.execute(f"SELECT i.id {base}{cond} ORDER BY {order} LIMIT ? OFFSET ?",
+                                                 (*args, limit, offset))]
         if not ids:
             return total, []
         marks = ",".join("?" * len(ids))
@@ -451,6 +474,33 @@ class SQLiteStore:
             f"{snip} AS snippet {page} WHERE {match[0]}i.id IN ({marks})", (*match[1], *ids))
         by_id = {r["id"]: dict(r) for r in rows}
         return total, [by_id[i] for i in ids if i in by_id]
+
+    def _ranked_ids(self, fts: str, limit: int, offset: int) -> tuple[list[str], int | None]:
+        """A page of items by (rank, id) for words alone, ranked by FTS5 on its own table before any join: only
+        the blobs up to the page are joined to their items, not every match. Exact: the items of blobs ranked
+        strictly before the last blob read are all known, so once they fill the page, later blobs cannot enter
+        it; ties on the last rank are read again with a bigger window. Also gives the number of matching items
+        when every match was read (else None)."""
+        need = offset + limit
+        window = need + 32
+        while True:
+            ranked = self.db.execute("SELECT rowid, rank FROM blobs_fts WHERE blobs_fts MATCH ? ORDER BY rank LIMIT ?",
+                                     (fts, window)).fetchall()
+            rank_of = {r[0]: r[1] for r in ranked}
+            hits: list[tuple[float, str]] = []
+            for start in range(0, len(ranked), 500):  # a bound on bound parameters
+                chunk = [r[0] for r in ranked[start:start + 500]]
+                hits += [(rank_of[r[0]], r[1]) for r in self.db.execute(
+                    "SELECT b.rowid, i.id FROM blobs b CROSS JOIN items i ON i.sha256 = b.sha256 "
+                    f"WHERE b.rowid IN ({','.join('?' * len(chunk))})", chunk)]
+            if len(ranked) < window:  # every match read
+                hits.sort()
+                return [h[1] for h in hits[offset:need]], len(hits)
+            last = ranked[-1][1]
+            sure = sorted(h for h in hits if h[0] < last)
+            if len(sure) >= need:
+                return [h[1] for h in sure[offset:need]], None
+            window *= 4
 
     def top_senders(self, limit: int = 10) -> list[dict[str, Any]]:
         rows = self.db.execute(

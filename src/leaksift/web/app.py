@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from typing import AsyncIterator
@@ -45,3 +46,14 @@ def create_app(store_url: str, token: str | None = None) -> FastAPI:
     for module in (routes_overview, routes_search, routes_item):
         app.include_router(module.router)
     return app
+
+
+# `leaksift serve --workers N` (N > 1) hands uvicorn an import string: each worker process builds its own app from
+# these, so the case and the token reach every worker the same way.
+ENV_DB = "LEAKSIFT_SERVE_DB"
+ENV_TOKEN = "LEAKSIFT_SERVE_TOKEN"
+
+
+def app_from_env() -> FastAPI:
+    """The uvicorn factory for several worker processes."""
+    return create_app(os.environ[ENV_DB], token=os.environ.get(ENV_TOKEN) or None)
