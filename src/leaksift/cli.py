@@ -134,6 +134,7 @@ def check(
     """Run the email checks again from the case (after new keys arrived); the dump is not read again."""
     store = _open_case(db)
     try:
+        store.bulk_end()  # words a cut-short scan left unindexed
         for key_file in keys:
             _import_keys(store, key_file)
         if dns:

@@ -63,6 +63,9 @@ class ItemRecord:
     # What the near-duplicate case check needs of the text (checks/neardup.py text_signature), made in the item
     # phase where items are read in parallel: None when not made, b"" for a text too short to compare.
     minhash: bytes | None = None
+    # The store's rows for it (store/rows.py pack), made in the worker so that a scan's one writer only inserts;
+    # raw and text then travel inside them only.
+    packed: tuple | None = None
 
     @property
     def children_lost(self) -> int:

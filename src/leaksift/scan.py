@@ -12,6 +12,7 @@ writer, the resume bookkeeping and the case-wide checks stay here, in this proce
 
 from __future__ import annotations
 
+import heapq
 import multiprocessing as mp
 import os
 import queue
@@ -23,7 +24,7 @@ import traceback
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from . import verdict
 from .checks import CheckContext, default_item_checks, run_item_checks
@@ -34,6 +35,7 @@ from .ingest.registry import Registry, default_registry
 from .ingest.sniff import sniff
 from .model import ItemRecord
 from .store.base import CaseStore, SourceState
+from .store.rows import BLOB_COLUMNS, pack
 
 BATCH_ITEMS = 256
 BATCH_BYTES = 16 * 1024 * 1024
@@ -99,6 +101,18 @@ def walk_dump(root: Path) -> Iterator[SourceFile]:
                 kind = "symlink" if stat.S_ISLNK(st.st_mode) else "special_file"
                 yield SourceFile(relpath, 0, st.st_mtime_ns, special=kind)
         stack.extend(reversed(subdirs))
+
+
+def largest_first(todo: Iterable[SourceFile], window: int = 512) -> Iterator[SourceFile]:
+    """The same files, the largest of each window of upcoming ones first, so that big containers start early and
+    the scan does not end with one worker on a big file while the others wait (bounded: `window` files held)."""
+    held: list[tuple[int, int, SourceFile]] = []
+    for n, src in enumerate(todo):
+        heapq.heappush(held, (-src.size, n, src))
+        if len(held) >= window:
+            yield heapq.heappop(held)[2]
+    while held:
+        yield heapq.heappop(held)[2]
 
 
 def special_record(src: SourceFile) -> ItemRecord:
@@ -172,8 +186,9 @@ def _worker(wid: int, root: str, limits: Limits, tmp_dir: str, tasks: Any, resul
         size = 0
         try:
             for rec in engine.ingest_file(rootp, relpath):
-                batch.append(verdict.apply(run_item_checks(rec, checks, check_ctx)))
+                verdict.apply(run_item_checks(rec, checks, check_ctx))
                 size += len(rec.text or "") + len(rec.raw or b"")
+                batch.append(pack(rec))
                 if len(batch) >= BATCH_ITEMS or size >= BATCH_BYTES:
                     _put(results, ("items", wid, relpath, batch), parent_pid)
                     batch, size = [], 0
@@ -204,18 +219,21 @@ class Scanner:
         # A first pass only counts, for the progress bar; nothing per file is kept, so memory stays flat.
         total_bytes = sum(src.size for src in walk_dump(self.root))
         try:
+            self.store.bulk_begin()
+            todo = largest_first(self._todo(stats))
             if self.executor == "local":
-                self._run_workers(self._todo(stats), stats, tmp_dir, total_bytes)
+                self._run_workers(todo, stats, tmp_dir, total_bytes)
             else:
                 from .scan_dask import run_dask
 
-                run_dask(self, self._todo(stats), stats, tmp_dir, total_bytes)
+                run_dask(self, todo, stats, tmp_dir, total_bytes)
             self.store.collect_garbage()
+            self.store.bulk_end()
             stats.ingest_seconds = time.monotonic() - t0
             if self.checks and (stats.items or self.store.get_meta("case_checks") != "done"):
                 self.store.set_meta("case_checks", "running")
-                # Serial for now: a 100,000-email case hit 'database is locked' with checks beside (see checks/case.py).
-                run_case_checks(self.store, self.check_ctx)
+                beside = tmp_dir / "case" if self.jobs > 1 and os.environ.get("LEAKSIFT_BESIDE") == "1" else None
+                run_case_checks(self.store, self.check_ctx, beside=beside)
                 self.store.set_meta("case_checks", "done")
             stats.case_seconds = time.monotonic() - t0 - stats.ingest_seconds
         finally:
@@ -297,8 +315,8 @@ class Scanner:
                         finish(src, [crash_record(self.root, src, why)], "crashed")
                         stats.items += 1
                         stats.errors += 1
-                if msg is None:
-                    out.flush()
+                if msg is None:  # quiet: commit what waits, unless that was just done
+                    out.flush_if_old(0.5)
                     continue
                 kind, wid, relpath, records = msg[0], msg[1], msg[2], msg[3]
                 if kind == "fatal":
@@ -325,27 +343,45 @@ class Scanner:
 class _WriteBuffer:
     """Groups records of many small sources into one transaction; a source is marked done with its last records."""
 
-    MAX_RECORDS = 2000
-    MAX_SECONDS = 0.5
+    MAX_RECORDS = 5000
+    MAX_BYTES = 64 << 20  # of text and compressed raw held
+    MAX_SECONDS = 2.0  # fewer, larger commits: each rewrites the index pages it touched
 
     def __init__(self, store: CaseStore) -> None:
         self.store = store
         self.records: list[ItemRecord] = []
         self.done: list[SourceState] = []
+        self.bytes = 0
         self.since = time.monotonic()
 
     def add(self, records: list[ItemRecord], done: SourceState | None) -> None:
         self.records.extend(records)
+        self.bytes += sum(_held(r) for r in records)
         if done is not None:
             self.done.append(done)
-        if len(self.records) >= self.MAX_RECORDS or time.monotonic() - self.since > self.MAX_SECONDS:
+        if (len(self.records) >= self.MAX_RECORDS or self.bytes >= self.MAX_BYTES
+                or time.monotonic() - self.since > self.MAX_SECONDS):
+            self.flush()
+
+    def flush_if_old(self, seconds: float) -> None:
+        if time.monotonic() - self.since > seconds:
             self.flush()
 
     def flush(self) -> None:
         if self.records or self.done:
             self.store.write_items(self.records, done=self.done)
-        self.records, self.done = [], []
+        self.records, self.done, self.bytes = [], [], 0
         self.since = time.monotonic()
+
+
+_TEXT, _RAW = BLOB_COLUMNS.index("text"), BLOB_COLUMNS.index("raw")
+
+
+def _held(rec: ItemRecord) -> int:
+    blob = rec.packed[0] if rec.packed is not None else None
+    if blob is None:
+        return len(rec.text or "") + len(rec.raw or b"")
+    return len(blob[_TEXT] or "") + len(blob[_RAW] or b"")
 
 
 class _Pool:
@@ -355,6 +391,7 @@ class _Pool:
     """
 
     PREFETCH = 3
+    PREFETCH_BYTES = 1 << 20
 
     def __init__(self, ctx: Any, scanner: Scanner, tmp_dir: str, results: Any) -> None:
         self.ctx, self.scanner, self.tmp_dir, self.results = ctx, scanner, tmp_dir, results
@@ -376,10 +413,15 @@ class _Pool:
         self.procs[wid], self.tasks[wid], self.assigned[wid] = p, tasks, deque()
 
     def has_room(self) -> bool:
-        return any(len(q) < self.PREFETCH for q in self.assigned.values())
+        return any(self._room(q) for q in self.assigned.values())
+
+    def _room(self, held: deque[SourceFile]) -> bool:
+        # A worker busy with a big file gets nothing queued behind it, so an idle one takes the next file.
+        return not held or (len(held) < self.PREFETCH and sum(s.size for s in held) < self.PREFETCH_BYTES)
 
     def assign(self, src: SourceFile) -> None:
-        wid = min(self.assigned, key=lambda w: len(self.assigned[w]))
+        wid = min((w for w, q in self.assigned.items() if self._room(q)),
+                  key=lambda w: (sum(s.size for s in self.assigned[w]), len(self.assigned[w])))
         if not self.assigned[wid]:
             self.started[wid] = time.monotonic()
         self.assigned[wid].append(src)

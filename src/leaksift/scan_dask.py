@@ -46,6 +46,7 @@ from .model import ItemRecord
 from .scan import (BATCH_BYTES, BATCH_ITEMS, ScanError, Scanner, ScanStats, SourceFile, _WriteBuffer,
                    count_records, crash_record, source_timeout)
 from .store.base import SourceState
+from .store.rows import pack
 
 # Small sources per task: enough to hide the task overhead (a few ms) behind the parsing (about 1 ms per message),
 # few enough that the last tasks of a scan do not leave workers idle for long.
@@ -78,7 +79,7 @@ def dump_root(location: str) -> Path:
 
 def plan_batches(todo: Iterable[SourceFile], max_files: int = BATCH_FILES, max_bytes: int = BATCH_TASK_BYTES,
                  solo_bytes: int = SOLO_BYTES) -> Iterator[list[SourceFile]]:
-    """Group sources into tasks, lazily, in walk order; a big source is a batch of its own."""
+    """Group sources into tasks, lazily, in the order given; a big source is a batch of its own."""
     batch: list[SourceFile] = []
     size = 0
     for src in todo:
@@ -227,8 +228,9 @@ def _read_source(engine: Engine, checks: list, ctx: CheckContext, root: Path, re
     size = n = 0
     try:
         for rec in engine.ingest_file(root, relpath):
-            batch.append(verdict.apply(run_item_checks(rec, checks, ctx)))
+            verdict.apply(run_item_checks(rec, checks, ctx))
             size += len(rec.text or "") + len(rec.raw or b"")
+            batch.append(pack(rec))
             if len(batch) >= BATCH_ITEMS or size >= BATCH_BYTES:
                 _write_chunk(folder, index, n, batch)
                 batch, size, n = [], 0, n + 1

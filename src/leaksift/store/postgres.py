@@ -26,7 +26,7 @@ from ..keys import KeyRecord
 from ..model import Finding, ItemRecord
 from .base import SearchHit, SourceState, Summary
 from .rows import BLOB_COLUMNS, ITEM_COLUMNS, blob_params, finding_dict, finding_params, grow_thread, item_dict
-from .rows import item_params, thread_links
+from .rows import finding_rows, item_params, thread_links
 from .rows import dumps, like_escape, like_prefix, now
 
 SCHEMA_VERSION = "1"
@@ -242,16 +242,17 @@ class PostgresStore:
     def write_items(self, records: list[ItemRecord], done: list[SourceState] | None = None) -> None:
         blobs: dict[str, tuple] = {}
         items: dict[str, tuple] = {}
-        findings: dict[str, list[Finding]] = {}
+        findings: dict[str, list[tuple]] = {}
         for rec in records:
             if rec.sha256 is not None:
                 row = blob_params(rec)
                 if _better(row, blobs.get(rec.sha256)):  # one row per blob reaches the server
                     blobs[rec.sha256] = row
             items[rec.id] = item_params(rec)  # a later copy of a location replaces it, as in SQLite
-            if rec.findings:
-                findings[rec.id] = rec.findings
-        finding_rows = [_clean(finding_params(i, f)) for i in sorted(findings) for f in findings[i]]
+            rows = finding_rows(rec)
+            if rows:
+                findings[rec.id] = rows
+        finding_table = [_clean(row) for i in sorted(findings) for row in findings[i]]
         source_rows = sorted((_clean((s.path, s.size, s.mtime_ns, s.status, now())) for s in done or []))
 
         def work(cur: psycopg.Cursor) -> None:
@@ -267,7 +268,7 @@ class PostgresStore:
                 cur.execute(_MERGE_ITEMS)
             if findings:
                 cur.execute("DELETE FROM findings WHERE item_id = ANY(%s)", (sorted(_clean(tuple(findings))),))
-                cur.executemany(_INSERT_FINDING, finding_rows)
+                cur.executemany(_INSERT_FINDING, finding_table)
             if source_rows:
                 cur.executemany(_UPSERT_SOURCE, source_rows)
         self._write(work)
@@ -391,6 +392,12 @@ class PostgresStore:
 
     def blob_text(self, sha256: str) -> str | None:
         return self._scalar("SELECT text FROM blobs WHERE sha256 = %s", (sha256,))
+
+    def bulk_begin(self) -> None:
+        """Nothing deferred: the GIN index takes rows as they come, and other scans may be writing too."""
+
+    def bulk_end(self) -> None:
+        """See bulk_begin."""
 
     def collect_garbage(self) -> None:
         """Drop content no location points to any more (left by a scan that was cut short)."""

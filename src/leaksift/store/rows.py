@@ -41,8 +41,21 @@ def utc(iso: str | None) -> str | None:
     return dt.astimezone(timezone.utc).isoformat()
 
 
+def pack(rec: ItemRecord) -> ItemRecord:
+    """Make the store's rows for a finished record where it was read (in parallel), so that the one writer of a
+    scan only inserts them. What the rows hold then travels only inside them (raw compressed): the record keeps
+    what the writer counts (id, kind, size, depth, error)."""
+    blob = blob_params(rec) if rec.sha256 is not None else None
+    rec.packed = (blob, item_params(rec), [finding_params(rec.id, f) for f in rec.findings])
+    rec.raw = rec.text = rec.email = None
+    rec.metadata, rec.findings, rec.transforms = {}, [], []
+    return rec
+
+
 def blob_params(rec: ItemRecord) -> tuple:
     """The blobs row of a record with content, in BLOB_COLUMNS order (raw bytes compressed)."""
+    if rec.packed is not None and rec.packed[0] is not None:
+        return rec.packed[0]
     meta = {k: v for k, v in rec.metadata.items() if k != "container"}
     em = rec.email
     raw = zlib.compress(rec.raw, 6) if rec.raw is not None else None
@@ -58,6 +71,8 @@ def blob_params(rec: ItemRecord) -> tuple:
 
 def item_params(rec: ItemRecord) -> tuple:
     """The items row of a record (its location in the dump), in ITEM_COLUMNS order."""
+    if rec.packed is not None:
+        return rec.packed[1]
     return (
         rec.id, rec.path, rec.parent, rec.source, rec.depth, rec.kind, rec.mime, rec.sha256, rec.size,
         dumps(rec.transforms), dumps(rec.metadata.get("container")), rec.error_reason, rec.error,
@@ -67,6 +82,13 @@ def item_params(rec: ItemRecord) -> tuple:
 
 def finding_params(item_id: str, f: Finding) -> tuple:
     return (item_id, f.check, f.summary, f.effect, dumps(f.evidence))
+
+
+def finding_rows(rec: ItemRecord) -> list[tuple]:
+    """The findings rows of a record, as packed or made now."""
+    if rec.packed is not None:
+        return rec.packed[2]
+    return [finding_params(rec.id, f) for f in rec.findings]
 
 
 def finding_dict(row: Mapping[str, Any]) -> dict[str, Any]:
