@@ -1,10 +1,13 @@
 """Load test of the web app: 50 concurrent searches on a case of 50,000 items, over loopback.
 
-    .venv/bin/python bench/web_load.py [--items 50000] [--concurrency 50] [--requests 1000]
+    .venv/bin/python bench/web_load.py [--items 50000] [--concurrency 50] [--requests 1000] [--workers 1]
+                                       [--client raw|httpx] [--slowest N]
 
 Builds a synthetic case once under bench/out/ (ItemRecords written straight through store.write_items: realistic
 subjects and bodies so FTS has work), runs `create_app` under uvicorn in its own process on a free loopback port,
-and fires typical searches (words, filters, sorting, paging) from 50 concurrent httpx clients. Prints p50/p95/max.
+and fires typical searches (words, filters, sorting, paging) from 50 concurrent clients, each on one keep-alive
+connection. Prints p50/p95/max, searches a second, and the CPU the server and the client spent: they share the
+cores, so the client is kept cheap (raw asyncio streams; --client httpx for the heavier one used before).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 
@@ -112,6 +116,30 @@ def queries(rng: random.Random, n: int) -> list[dict[str, str]]:
 
 
 async def fire(base: str, plan: list[dict[str, str]], concurrency: int) -> list[tuple[float, dict[str, str]]]:
+    """The plan from `concurrency` clients, each on one keep-alive connection (as a browser keeps one): asyncio
+    streams and a minimal HTTP/1.1 reader, so the client costs a fraction of the CPU httpx does on the cores it
+    shares with the server. Every answer must be a 200 page with results."""
+    host, port = base.removeprefix("http://").split(":")
+    latencies: list[tuple[float, dict[str, str]]] = []
+    todo = list(plan)
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            while todo:
+                params = todo.pop()
+                t0 = time.perf_counter()
+                status, body = await _get(reader, writer, f"{host}:{port}", "/search?" + urlencode(params))
+                latencies.append((time.perf_counter() - t0, params))
+                assert status == 200 and b"result" in body, (status, params)
+        finally:
+            writer.close()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies
+
+
+async def fire_httpx(base: str, plan: list[dict[str, str]], concurrency: int) -> list[tuple[float, dict[str, str]]]:
+    """The same through httpx (the client used before 2026-12-02), for comparison: --client httpx."""
     latencies: list[tuple[float, dict[str, str]]] = []
     todo = list(plan)
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
@@ -126,10 +154,36 @@ async def fire(base: str, plan: list[dict[str, str]], concurrency: int) -> list[
     return latencies
 
 
+async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, target: str) -> tuple[int, bytes]:
+    """One GET on a kept-alive connection: the status and the body (Content-Length or chunked)."""
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    status = int(head[0].split(" ", 2)[1])
+    headers = dict((k.strip().lower(), v.strip()) for k, v in (line.split(":", 1) for line in head[1:] if line))
+    if "content-length" in headers:
+        return status, await reader.readexactly(int(headers["content-length"]))
+    chunks = []
+    while headers.get("transfer-encoding") == "chunked":
+        size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+        chunks.append((await reader.readexactly(size + 2))[:-2])  # each chunk ends with CRLF
+        if size == 0:
+            break
+    return status, b"".join(chunks)
+
+
 def app_from_env():  # noqa: ANN201 - the uvicorn factory for --workers > 1 (each process imports it)
     from leaksift.web import create_app
 
     return create_app(os.environ["LEAKSIFT_BENCH_DB"])
+
+
+def server_cpu(pid: int) -> float:
+    """User + system CPU seconds of the server process and its workers so far."""
+    import psutil
+
+    procs = [psutil.Process(pid)]
+    procs += procs[0].children(recursive=True)
+    return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
 
 
 def free_port() -> int:
@@ -145,6 +199,8 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (leaksift serve runs one).")
     ap.add_argument("--slowest", type=int, default=0, help="Also print the N slowest searches.")
+    ap.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                    help="raw: keep-alive asyncio streams (default); httpx: the heavier client used before.")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     db = OUT / f"web-{args.items}.db"
@@ -166,11 +222,12 @@ def main() -> None:
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
+        run = fire if args.client == "raw" else fire_httpx
         rng = random.Random(7)
-        asyncio.run(fire(base, queries(rng, 100), args.concurrency))  # warm the page cache and the connections
-        t0 = time.monotonic()
-        timed = sorted(asyncio.run(fire(base, queries(rng, args.requests), args.concurrency)), key=lambda t: t[0])
-        wall = time.monotonic() - t0
+        asyncio.run(run(base, queries(rng, 100), args.concurrency))  # warm the page cache and the connections
+        server_cpu0, cpu0, t0 = server_cpu(server.pid), time.process_time(), time.monotonic()
+        timed = sorted(asyncio.run(run(base, queries(rng, args.requests), args.concurrency)), key=lambda t: t[0])
+        wall, cpu, srv = time.monotonic() - t0, time.process_time() - cpu0, server_cpu(server.pid) - server_cpu0
     finally:
         server.terminate()
         server.wait(10)
@@ -179,6 +236,9 @@ def main() -> None:
     print(f"{len(lat)} searches, {args.concurrency} concurrent, on {args.items:,} items, {args.workers} worker(s): "
           f"p50 {pct[49] * 1000:.0f} ms, p95 {pct[94] * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms, "
           f"{len(lat) / wall:.0f} searches/s")
+    # The client shares the cores: what it burns, the server cannot use.
+    print(f"CPU over {wall:.1f} s: server {srv:.1f} s ({srv / len(lat) * 1000:.1f} ms a search), "
+          f"{args.client} client {cpu:.1f} s ({cpu / len(lat) * 1000:.1f} ms a search)")
     if args.slowest:
         for t, params in timed[-args.slowest:]:
             print(f"  {t * 1000:.0f} ms {params}")
