@@ -119,19 +119,22 @@ def test_identity_needs_creation_and_save_times() -> None:
     assert n == 2 and changes == [{"a": "c", "b": "x"}, {"a": "", "b": "f"}] and 0.7 < ratio < 0.8
 
 
-def test_word_changes_floor_skips_only_pairs_that_cannot_reach_it() -> None:
-    """The quick bound rejects pairs whose shared words cannot reach the floor; a pair above it gets the full diff."""
+def test_word_changes_ratio_and_floor() -> None:
+    """The ratio is 2 x common words / all words on the longest common subsequence; below the floor the changes
+    are not worked out, above it they are the same as without a floor."""
     a = words("the budget for the campaign is three hundred and fifty thousand euros this year")
     far = words("nothing in common here apart from the one word budget said twice budget again")
     near = words("the budget for the campaign is three hundred and five thousand euros this year")
     full = word_changes(a, far)
     bound = word_changes(a, far, floor=0.8)
-    assert bound[1] == [] and bound[2] == 0 and full[0] <= bound[0] < 0.8
+    assert bound[1] == [] and bound[2] == 0 and bound[0] == full[0] < 0.8 and full[2] > 0
     assert word_changes(a, near, floor=0.8) == word_changes(a, near)
-    assert word_changes(a, near)[1] == [{"a": "fifty", "b": "five"}]
-    # words in common but in another order: the bound lets it through and the real diff decides
-    shuffled = list(reversed(a))
-    assert word_changes(a, shuffled, floor=0.8) == word_changes(a, shuffled)
+    assert word_changes(a, near) == (26 / 28, [{"a": "fifty", "b": "five"}], 1)
+    # an insertion and a deletion far apart are two changed places, in order
+    moved = a[1:] + ["again"]
+    assert word_changes(a, moved)[1:] == ([{"a": "the", "b": ""}, {"a": "", "b": "again"}], 2)
+    # the same words in reverse order share few in sequence: far below the floor, whatever the bag of words says
+    assert word_changes(a, list(reversed(a)), floor=0.8)[0] < 0.3
 
 
 def test_sample_doctored_docx_is_tampered(tmp_path: Path) -> None:

@@ -161,6 +161,10 @@ def test_findings_and_verdicts(store) -> None:
     assert list(store.findings_of("threads")) == [("id0002", {"n": 1}), ("id0003", {"n": 2})]
     store.replace_findings("id0002", ["threads"], [Finding("threads", "again", "weakens", {"n": 3})])
     assert store.item_evidence("id0002")[1] == [Finding("threads", "again", "weakens", {"n": 3})]
+    store.append_findings({"id0002": [Finding("extra", "late", "weakens"), Finding("extra", "ok", "proves")]})
+    assert store.item_effects(["id0001", "id0002", "id0004", "nowhere"]) == {
+        "id0001": (None, {"proves"}), "id0002": (None, {"weakens", "proves"}), "id0004": (None, set())}
+    store.clear_findings("extra")
     assert store.clear_findings("threads") == {"id0002", "id0003"} and list(store.findings_of("threads")) == []
     store.set_verdicts({"id0002": "tampered", "id0003": "suspicious"})
     assert store.summary().by_verdict == {"consistent": 1, "suspicious": 1, "tampered": 1, "verified": 1}

@@ -141,6 +141,10 @@ def crash_record(root: Path, src: SourceFile, why: str) -> ItemRecord:
 
 # ---------------------------------------------------------------- worker side
 
+def reading_marker(tmp_dir: str | Path, wid: int) -> Path:
+    return Path(tmp_dir) / f"worker-{wid}.reading"
+
+
 def _writer_alive(pid: int) -> bool:
     """Workers are children of the forkserver, not of the writer: ask after the writer itself."""
     try:
@@ -182,6 +186,12 @@ def _worker(wid: int, root: str, limits: Limits, tmp_dir: str, tasks: Any, resul
             continue
         if relpath is None:
             return
+        # What this worker reads now, where the writer finds it if the worker dies: a message put just before
+        # may still sit in this process's queue thread and die with it.
+        try:
+            reading_marker(tmp_dir, wid).write_text(relpath, encoding="utf-8", errors="surrogateescape")
+        except OSError:
+            pass  # without it the writer takes the first source it gave this worker
         batch: list[ItemRecord] = []
         size = 0
         try:
@@ -216,6 +226,7 @@ class Scanner:
         t0 = time.monotonic()
         stats = ScanStats()
         tmp_dir = self._tmp_dir()
+        tmp_dir.mkdir(parents=True, exist_ok=True)
         # A first pass only counts, for the progress bar; nothing per file is kept, so memory stays flat.
         total_bytes = sum(src.size for src in walk_dump(self.root))
         try:
@@ -232,7 +243,8 @@ class Scanner:
             stats.ingest_seconds = time.monotonic() - t0
             if self.checks and (stats.items or self.store.get_meta("case_checks") != "done"):
                 self.store.set_meta("case_checks", "running")
-                beside = tmp_dir / "case" if self.jobs > 1 and os.environ.get("LEAKSIFT_BESIDE") == "1" else None
+                # With more than one job, the checks that read no verdicts run in a second process meanwhile.
+                beside = tmp_dir / "case" if self.jobs > 1 else None
                 run_case_checks(self.store, self.check_ctx, beside=beside)
                 self.store.set_meta("case_checks", "done")
             stats.case_seconds = time.monotonic() - t0 - stats.ingest_seconds
@@ -458,9 +470,22 @@ class _Pool:
             self.tasks.pop(wid).close()
             self.assigned.pop(wid)
             if held:
-                lost.append((held[0], why, list(held)[1:]))
+                k = self._reading(wid, held)
+                # Sources before the one it died on finished, but their last message may have died with it.
+                lost.append((held[k], why, list(held)[:k] + list(held)[k + 1:]))
             self.spawn()
         return lost
+
+    def _reading(self, wid: int, held: deque[SourceFile]) -> int:
+        """Which of a dead worker's sources it was reading: its marker's, else the first."""
+        marker = reading_marker(self.tmp_dir, wid)
+        try:
+            relpath = marker.read_text(encoding="utf-8", errors="surrogateescape")
+        except OSError:
+            return 0
+        finally:
+            marker.unlink(missing_ok=True)
+        return next((i for i, src in enumerate(held) if src.relpath == relpath), 0)
 
     def shutdown(self) -> None:
         for tasks in self.tasks.values():

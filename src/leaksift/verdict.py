@@ -11,9 +11,13 @@ def decide(error: str | None, findings: list[Finding]) -> str:
     Until the email and document checks exist, an item is `unreadable` when it could not be read
     and `consistent` otherwise: nothing yet proves or contradicts it.
     """
+    return decide_effects(error, {f.effect for f in findings})
+
+
+def decide_effects(error: str | None, effects: set[str]) -> str:
+    """decide() on what it reads of the findings: their effects."""
     if error:
         return "unreadable"
-    effects = {f.effect for f in findings}
     if "contradicts" in effects:
         return "tampered"
     if "weakens" in effects:

@@ -137,8 +137,8 @@ def _replay(fh: Any) -> Iterator[tuple[str, Finding]]:
 
 def refresh_verdicts(store: CaseStore, item_ids: set[str]) -> None:
     """Decide again the verdicts of items whose findings changed."""
-    verdicts = {}
-    for item_id in sorted(item_ids):
-        error, findings = store.item_evidence(item_id)
-        verdicts[item_id] = verdict.decide(error, findings)
-    store.set_verdicts(verdicts)
+    ids = sorted(item_ids)
+    for i in range(0, len(ids), FLUSH_ITEMS * 5):  # bounded: a case check can touch every item
+        found = store.item_effects(ids[i:i + FLUSH_ITEMS * 5])
+        store.set_verdicts({item_id: verdict.decide_effects(error, effects)
+                            for item_id, (error, effects) in found.items()})

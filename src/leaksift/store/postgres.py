@@ -320,6 +320,18 @@ class PostgresStore:
                                     "WHERE item_id = %s ORDER BY id", (item_id,))]
         return (row["error"] if row else None), found
 
+    def item_effects(self, item_ids: list[str]) -> dict[str, tuple[str | None, set[str]]]:
+        """(error, effects of its findings) of each of these items that exists: all a verdict reads."""
+        out: dict[str, tuple[str | None, set[str]]] = {}
+        for i in range(0, len(item_ids), 5000):
+            chunk = [_clean((x,))[0] for x in item_ids[i:i + 5000]]
+            for r in self._all("SELECT id, error FROM items WHERE id = ANY(%s)", (chunk,)):
+                out[r["id"]] = (r["error"], set())
+            for r in self._all("SELECT DISTINCT item_id, effect FROM findings WHERE item_id = ANY(%s)", (chunk,)):
+                if r["item_id"] in out:
+                    out[r["item_id"]][1].add(r["effect"])
+        return out
+
     def set_verdicts(self, verdicts: dict[str, str]) -> None:
         rows = sorted((k, v) for k, v in verdicts.items())
         if rows:

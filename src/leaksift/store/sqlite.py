@@ -51,6 +51,7 @@ CREATE INDEX IF NOT EXISTS items_parent ON items(parent);
 CREATE INDEX IF NOT EXISTS items_source ON items(source);
 CREATE INDEX IF NOT EXISTS items_path ON items(path);
 CREATE INDEX IF NOT EXISTS items_kind_verdict ON items(kind, verdict);
+CREATE INDEX IF NOT EXISTS items_sha256_cover ON items(sha256, id, kind, verdict); -- search joins, no row read
 CREATE TABLE IF NOT EXISTS findings (
   id INTEGER PRIMARY KEY, item_id TEXT NOT NULL, check_name TEXT NOT NULL, summary TEXT NOT NULL,
   effect TEXT NOT NULL, evidence TEXT);
@@ -279,6 +280,20 @@ class SQLiteStore:
                                           "WHERE item_id = ? ORDER BY id", (item_id,))]
         return (row["error"] if row else None), found
 
+    def item_effects(self, item_ids: list[str]) -> dict[str, tuple[str | None, set[str]]]:
+        """(error, effects of its findings) of each of these items that exists: all a verdict reads."""
+        out: dict[str, tuple[str | None, set[str]]] = {}
+        for i in range(0, len(item_ids), 500):
+            chunk = item_ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self.db.execute(f"SELECT id, error FROM items WHERE id IN ({marks})", chunk):
+                out[r[0]] = (r[1], set())
+            for r in self.db.execute(f"SELECT DISTINCT item_id, effect FROM findings WHERE item_id IN ({marks})",
+                                     chunk):
+                if r[0] in out:
+                    out[r[0]][1].add(r[1])
+        return out
+
     def set_verdicts(self, verdicts: dict[str, str]) -> None:
         with self._tx():
             self.db.executemany("UPDATE items SET verdict = ? WHERE id = ?", [(v, k) for k, v in verdicts.items()])
@@ -500,6 +515,8 @@ class SQLiteStore:
         if total is None or (total <= count_cap and ids is None):
             total = self.db.execute(f"SELECT count(*) FROM (SELECT 1 {base}{cond} LIMIT ?)",
                                     (*args, count_cap + 1)).fetchone()[0]
+        if ids is None and fts and sort == "-date" and total > count_cap:
+            ids = self._newest_ids(where, args, limit, offset, count_cap)
         if ids is None:
             # Sort on narrow rows first; snippets and columns only for the page (the sorter would carry them all).
             ids = [r[0] for r in self.db.execute(f"SELECT i.id {base}{cond} ORDER BY {order} LIMIT ? OFFSET ?",
@@ -539,6 +556,27 @@ class SQLiteStore:
             "SELECT rowid, snippet(blobs_fts, -1, char(2), char(3), ' … ', 16) FROM blobs_fts "
             f"WHERE blobs_fts MATCH ? AND rowid BETWEEN ? AND ? AND +rowid IN ({marks})",
             (fts, min(rowids), max(rowids), *rowids)).fetchall())
+
+    def _newest_ids(self, where: list[str], args: list[Any], limit: int, offset: int, cap: int) -> list[str] | None:
+        """A page newest first for words with more than cap matches: walk the date index from the newest blob,
+        testing each against the set of matches (read from the word index once, unranked), instead of joining
+        and sorting every match. The walk is bounded to the newest blobs where twice the page would be found
+        were the matches spread evenly; a page not filled there (matches mostly old or undated) gives None and
+        the caller sorts. Exact: every match dated at or after the bound is seen, and all come first."""
+        blobs = self.db.execute("SELECT max(rowid) FROM blobs").fetchone()[0] or 0
+        reach = 2 * (offset + limit) * blobs // (cap + 1) + offset + limit
+        bound = self.db.execute("SELECT date_utc FROM blobs INDEXED BY blobs_date_utc WHERE date_utc IS NOT NULL "
+                                "ORDER BY date_utc DESC LIMIT 1 OFFSET ?", (reach,)).fetchone()
+        conds = ["b.rowid IN (SELECT rowid FROM blobs_fts WHERE blobs_fts MATCH ?)", *where[1:]]  # where[0]: MATCH
+        if bound is not None:
+            conds.append("b.date_utc >= ?")
+        rows = self.db.execute(
+            "SELECT i.id FROM blobs b INDEXED BY blobs_date_utc CROSS JOIN items i ON i.sha256 = b.sha256 "
+            f"WHERE {' AND '.join(conds)} ORDER BY b.date_utc DESC, i.id LIMIT ? OFFSET ?",
+            (*args, *(bound or ()), limit, offset)).fetchall()
+        if bound is not None and len(rows) < limit:  # the page runs past the bound
+            return None
+        return [r[0] for r in rows]
 
     def _ranked_ids(self, fts: str, limit: int, offset: int) -> tuple[list[str], int | None]:
         """A page of items by (rank, id) for words alone, ranked by FTS5 on its own table before any join: only
