@@ -3,7 +3,8 @@
 Every figure comes from one run of this script, on one generated dump (the sample leak at --emails/--documents),
 page cache warm: `sha256sum` over every file (the floor), then four full scans (every item check with the case's
 keys, then the case-wide checks) into fresh SQLite cases, each in its own writer process while a sampler reads the
-RSS of the writer and of every worker. Then the 2-worker scans again on a dump 4x smaller, for memory growth.
+RSS and CPU time of the writer and of every worker (this process's own CPU time, the sampler's and for Dask the
+scheduler's, is `cpu_bench_s`). Then the 2-worker scans again on a dump 4x smaller, for memory growth.
 Dask runs use a LocalCluster of N worker processes with one thread each on loopback; the writer is the client.
 
 Usage: .venv/bin/python bench/scale.py [--emails 100000] [--documents 5000]
@@ -91,13 +92,21 @@ def sampled_scan(leak: Path, keys: Path, db: Path, jobs: int, executor: str) -> 
 
 
 def run_executor(kind: str, n: int, leak: Path, keys: Path, db: Path) -> dict:
+    """One scan. `cpu_bench_s` is this process during it: the RSS sampler, and for Dask the scheduler and the
+    nannies, which a real cluster runs on other machines but which here share the same cores."""
+    me = psutil.Process()
+    before = me.cpu_times()
     if kind == "local":
-        return sampled_scan(leak, keys, db, n, "local")
-    from distributed import LocalCluster
+        stats = sampled_scan(leak, keys, db, n, "local")
+    else:
+        from distributed import LocalCluster
 
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, silence_logs=40) as cluster:
-        return sampled_scan(leak, keys, db, n, "dask://" + cluster.scheduler_address.removeprefix("tcp://"))
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=None, silence_logs=40) as cluster:
+            stats = sampled_scan(leak, keys, db, n, "dask://" + cluster.scheduler_address.removeprefix("tcp://"))
+    after = me.cpu_times()
+    stats["cpu_bench_s"] = round(after.user + after.system - before.user - before.system, 2)
+    return stats
 
 
 def sha256_floor(leak: Path, procs: int) -> float:
@@ -153,7 +162,8 @@ def main() -> None:
             result[f"{name}_cpu_ms_per_item_workers"] = round(r["cpu_workers_s"] / r["items"] * 1000, 2)
             result[f"{name}_cpu_ms_per_item_writer"] = round(r["cpu_writer_s"] / r["items"] * 1000, 2)
             # Cores the scan really got: on a shared machine, the ceiling of any speed-up.
-            result[f"{name}_cores_used"] = round((r["cpu_writer_s"] + r["cpu_workers_s"]) / r["wall_s"], 2)
+            result[f"{name}_cores_used"] = round((r["cpu_writer_s"] + r["cpu_workers_s"] + r["cpu_bench_s"])
+                                                 / r["wall_s"], 2)
         q = runs[f"{kind}-2-quarter"]
         result[f"{kind}_worker_rss_growth_for_4x_dump"] = round(two["peak_rss_worker_mb"] / q["peak_rss_worker_mb"], 2)
         result[f"{kind}_writer_rss_growth_for_4x_dump"] = round(two["peak_rss_writer_mb"] / q["peak_rss_writer_mb"], 2)

@@ -48,11 +48,12 @@ from .scan import (BATCH_BYTES, BATCH_ITEMS, ScanError, Scanner, ScanStats, Sour
 from .store.base import SourceState
 from .store.rows import pack
 
-# Small sources per task: enough to hide the task overhead (a few ms) behind the parsing (about 1 ms per message),
-# few enough that the last tasks of a scan do not leave workers idle for long.
+# A task should take about a second: long enough to hide the task overhead (a few ms) behind the parsing (about
+# 1 ms per message), short enough that the last tasks of a scan do not leave workers idle for long. Scans read
+# about 1 MB/s per core, so a batch closes at 64 files or 1 MiB, and a source that big is a task of its own.
 BATCH_FILES = 64
-BATCH_TASK_BYTES = 16 * 1024 * 1024
-SOLO_BYTES = 32 * 1024 * 1024  # a source at least this big is a task of its own
+BATCH_TASK_BYTES = 1024 * 1024
+SOLO_BYTES = BATCH_TASK_BYTES
 
 
 @dataclass(frozen=True)
