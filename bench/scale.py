@@ -71,12 +71,14 @@ def sampled_scan(leak: Path, keys: Path, db: Path, jobs: int, executor: str) -> 
                     pass
             time.sleep(0.05)
 
+    steal0 = machine_times()
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     th = threading.Thread(target=sample, daemon=True)
     th.start()
     out, err = proc.communicate()
     wall = time.monotonic() - t0
+    steal1 = machine_times()
     stop.set()
     th.join()
     if proc.returncode:
@@ -84,11 +86,23 @@ def sampled_scan(leak: Path, keys: Path, db: Path, jobs: int, executor: str) -> 
     stats = json.loads(out.strip().splitlines()[-1])
     writer = {proc.pid}
     stats["wall_s"] = round(wall, 2)
+    # Machine-wide during the scan: CPU seconds the hypervisor gave to other guests (steal), and idle ones.
+    stats["machine_steal_s"], stats["machine_idle_s"] = (round(b - a, 1) for a, b in zip(steal0, steal1))
     stats["cpu_writer_s"] = round(sum(v for p, v in cpu.items() if p in writer), 2)
     stats["cpu_workers_s"] = round(sum(v for p, v in cpu.items() if p not in writer), 2)
     stats["peak_rss_writer_mb"] = round(max((peaks[p] for p in writer), default=0) / 2**20)
     stats["peak_rss_worker_mb"] = round(max((v for p, v in peaks.items() if p not in writer), default=0) / 2**20)
     return stats
+
+
+def machine_times() -> tuple[float, float]:
+    """(steal, idle) CPU seconds of the whole machine since boot, from /proc/stat; zeros where it is absent."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return 0.0, 0.0
+    hz = os.sysconf("SC_CLK_TCK")
+    return int(fields[8]) / hz, (int(fields[4]) + int(fields[5])) / hz
 
 
 def run_executor(kind: str, n: int, leak: Path, keys: Path, db: Path) -> dict:
