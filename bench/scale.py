@@ -3,7 +3,7 @@
 Every figure comes from one run of this script, on one generated dump (the sample leak at --emails/--documents),
 page cache warm: `sha256sum` over every file (the floor), then four full scans (every item check with the case's
 keys, then the case-wide checks) into fresh SQLite cases, each in its own writer process while a sampler reads the
-RSS and CPU time of the writer and of every worker (this process's own CPU time, the sampler's and for Dask the
+peak RSS and CPU time of the writer and of every worker (this process's own CPU time, the sampler's and for Dask the
 scheduler's, is `cpu_bench_s`). Then the 2-worker scans again on a dump 4x smaller, for memory growth.
 Dask runs use a LocalCluster of N worker processes with one thread each on loopback; the writer is the client.
 
