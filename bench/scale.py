@@ -5,7 +5,8 @@ page cache warm: `sha256sum` over every file (the floor), then four full scans (
 keys, then the case-wide checks) into fresh SQLite cases, each in its own writer process while a sampler reads the
 peak RSS and CPU time of the writer and of every worker (this process's own CPU time, the sampler's and for Dask the
 scheduler's, is `cpu_bench_s`). Then the 2-worker scans again on a dump 4x smaller, for memory growth.
-Dask runs use a LocalCluster of N worker processes with one thread each on loopback; the writer is the client.
+Dask runs use a LocalCluster of N worker processes with one thread each on loopback, with leaksift's cluster settings
+(scan_dask.cluster_config: no worker profiler, slower dashboard sampling); the writer is the client.
 `--rounds 2` (the default) scans each configuration twice, in the order 1, 2, 2, 1 for each executor (ABBA): on a
 shared machine whose speed drifts for minutes at a time, a drift that is steady over those four scans slows the
 1-job (or 1-worker) pair and the 2-job pair alike, so the ratio of their medians cancels it; one round (1, 2) does
@@ -28,6 +29,8 @@ from pathlib import Path
 
 import psutil
 from common import OUT, build_dump, dump_files
+
+from leaksift.scan_dask import cluster_config
 
 LEAKED_AT = "2017-05-05T22:00:00+02:00"
 
@@ -154,10 +157,13 @@ def run_executor(kind: str, n: int, leak: Path, keys: Path, db: Path) -> dict:
     if kind == "local":
         stats = sampled_scan(leak, keys, db, n, "local")
     else:
+        import dask
         from distributed import LocalCluster
 
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None, silence_logs=40) as cluster:
+        # Set up as docs/scaling.md tells an operator to set up a cluster for scans.
+        with dask.config.set(cluster_config()), \
+                LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                             dashboard_address=None, silence_logs=40) as cluster:
             stats = sampled_scan(leak, keys, db, n, "dask://" + cluster.scheduler_address.removeprefix("tcp://"))
     after = me.cpu_times()
     stats["cpu_bench_s"] = round(after.user + after.system - before.user - before.system, 2)
@@ -224,7 +230,8 @@ def main() -> None:
               "cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before],
               "loadavg_after": [round(x, 2) for x in os.getloadavg()],
               "sha256sum_s": {str(k): round(v, 2) for k, v in sha.items()},
-              "machine_ceiling_1_to_2_before_after": ceiling, "rounds": args.rounds, "runs": runs,
+              "machine_ceiling_1_to_2_before_after": ceiling, "rounds": args.rounds,
+              "dask_config": cluster_config(), "runs": runs,
               "scans_in_order_of_each_configuration": rounds}
     for kind in ("local", "dask"):
         one, two = runs[f"{kind}-1"], runs[f"{kind}-2"]

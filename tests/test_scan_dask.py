@@ -8,17 +8,34 @@ import pytest
 from conftest import export_lines, scan_dump
 
 from leaksift.scan import ScanError, SourceFile
-from leaksift.scan_dask import parse_executor, plan_batches
+from leaksift.scan_dask import cluster_config, parse_executor, plan_batches
 
 distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")
 def dask_url():
-    """One cluster for the module: two worker processes on loopback (starting one takes seconds)."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+    """One cluster for the module: two worker processes on loopback (starting one takes seconds), set up as
+    docs/scaling.md tells an operator to set up theirs."""
+    import dask
+
+    with dask.config.set(cluster_config()), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                     dashboard_address=None) as cluster:
         yield "dask://" + cluster.scheduler_address.removeprefix("tcp://")
+
+
+def test_cluster_config_reaches_the_workers_and_keeps_the_memory_guard(dask_url: str) -> None:
+    import dask
+
+    settings = cluster_config()
+    assert settings["distributed.worker.profile.enabled"] is False
+    # The nanny's memory monitor is what stops a worker that a hostile file blows up: never slowed down here.
+    assert not any("memory" in key for key in settings)
+    with distributed.Client(dask_url.removeprefix("dask://")) as client:
+        seen = client.run(lambda dask_worker: (dask.config.get("distributed.worker.profile.enabled"),
+                                               "profile" in dask_worker.periodic_callbacks))
+    assert len(seen) == 2 and set(seen.values()) == {(False, False)}
 
 
 @pytest.fixture(scope="module")

@@ -56,6 +56,26 @@ BATCH_TASK_BYTES = 1024 * 1024
 SOLO_BYTES = BATCH_TASK_BYTES
 
 
+# Dask settings for the processes of a cluster that runs scans (scheduler, nannies, workers): DASK_CONFIG=this.
+CLUSTER_CONFIG_DIR = Path(__file__).parent / "data" / "dask"
+
+
+def cluster_config() -> dict[str, Any]:
+    """The settings of CLUSTER_CONFIG_DIR as dotted keys, for `dask.config.set` around a LocalCluster."""
+    import yaml
+
+    def flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value})
+        return out
+
+    settings: dict[str, Any] = {}
+    for path in sorted(CLUSTER_CONFIG_DIR.glob("*.yaml")):
+        settings.update(flat(yaml.safe_load(path.read_text()) or {}))
+    return settings
+
+
 @dataclass(frozen=True)
 class DaskTarget:
     address: str  # the scheduler, e.g. tcp://10.0.0.5:8786
