@@ -12,7 +12,7 @@ shared machine whose speed drifts for minutes at a time, a drift that is steady 
 1-job (or 1-worker) pair and the 2-job pair alike, so the ratio of their medians cancels it; one round (1, 2) does
 not. Every round's scans are in the output, and so is each round's own ratio.
 
-Usage: .venv/bin/python bench/scale.py [--emails 100000] [--documents 5000] [--rounds 2]
+Usage: .venv/bin/python bench/scale.py [--emails 100000] [--documents 5000] [--rounds 2] [--executors local,dask]
 """
 
 from __future__ import annotations
@@ -204,6 +204,7 @@ def main() -> None:
     ap.add_argument("--emails", type=int, default=100_000)
     ap.add_argument("--documents", type=int, default=5_000)
     ap.add_argument("--rounds", type=int, default=2, help="scans of each configuration, in ABBA order")
+    ap.add_argument("--executors", default="local,dask", help="which to measure, comma-separated")
     args = ap.parse_args()
     load_before = os.getloadavg()
     runs: dict[str, dict] = {}
@@ -216,14 +217,15 @@ def main() -> None:
         p.read_bytes()
     sha = {n: sha256_floor(leak, n) for n in (1, 2)}
     ceiling = [machine_ceiling()]
-    rounds: dict[str, list[dict]] = {f"{kind}-{n}": [] for kind in ("local", "dask") for n in (1, 2)}
-    for kind in ("local", "dask"):
+    kinds = [k for k in ("local", "dask") if k in args.executors.split(",")]
+    rounds: dict[str, list[dict]] = {f"{kind}-{n}": [] for kind in kinds for n in (1, 2)}
+    for kind in kinds:
         for n in abba(args.rounds):
             rounds[f"{kind}-{n}"].append(run_executor(kind, n, leak, keys, OUT / f"scale-{kind}-{n}.db"))
     runs.update({name: median_run(scans) for name, scans in rounds.items()})
     ceiling.append(machine_ceiling())
     small = build_dump(*sizes[1])
-    for kind in ("local", "dask"):
+    for kind in kinds:
         runs[f"{kind}-2-quarter"] = run_executor(kind, 2, small / "leak", small / "keys.zone",
                                                  OUT / f"scale-{kind}-2-q.db")
     result = {"emails": sizes[0][0], "documents": sizes[0][1], "files": len(files), "bytes": total,
@@ -233,7 +235,7 @@ def main() -> None:
               "machine_ceiling_1_to_2_before_after": ceiling, "rounds": args.rounds,
               "dask_config": cluster_config(), "runs": runs,
               "scans_in_order_of_each_configuration": rounds}
-    for kind in ("local", "dask"):
+    for kind in kinds:
         one, two = runs[f"{kind}-1"], runs[f"{kind}-2"]
         result[f"{kind}_speedup_1_to_2_wall"] = round(one["wall_s"] / two["wall_s"], 2)
         result[f"{kind}_speedup_1_to_2_item_phase"] = round(one["ingest_seconds"] / two["ingest_seconds"], 2)
