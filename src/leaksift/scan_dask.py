@@ -61,8 +61,9 @@ CLUSTER_CONFIG_DIR = Path(__file__).parent / "data" / "dask"
 
 
 def cluster_config() -> dict[str, Any]:
-    """The settings of CLUSTER_CONFIG_DIR as dotted keys, for `dask.config.set` around a LocalCluster."""
-    import yaml
+    """The settings of CLUSTER_CONFIG_DIR as dotted keys, for `dask.config.set` around a LocalCluster. Read by
+    Dask's own loader, so they are what DASK_CONFIG=CLUSTER_CONFIG_DIR gives an operator's processes."""
+    import dask.config
 
     def flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -70,10 +71,7 @@ def cluster_config() -> dict[str, Any]:
             out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value})
         return out
 
-    settings: dict[str, Any] = {}
-    for path in sorted(CLUSTER_CONFIG_DIR.glob("*.yaml")):
-        settings.update(flat(yaml.safe_load(path.read_text()) or {}))
-    return settings
+    return flat(dask.config.collect([str(CLUSTER_CONFIG_DIR)], env={}))
 
 
 @dataclass(frozen=True)
