@@ -63,7 +63,12 @@ def test_sigkill_then_rescan_gives_the_same_export(tmp_path: Path) -> None:
     _many_emails(dump, 1500)
     clean_db, killed_db = tmp_path / "clean.db", tmp_path / "killed.db"
     scan_dump(dump, clean_db)
-    proc = subprocess.Popen([*LEAKSIFT, "scan", str(dump), "--db", str(killed_db), "--jobs", "2", "-q"],
+    # The writer commits every 2 s or 5,000 records: a fast machine reads all 1,500 before the first commit, and
+    # the kill would find nothing half-done. Small commits make "killed mid-way" certain on any machine.
+    small_commits = ("import sys, runpy; from leaksift.scan import _WriteBuffer; _WriteBuffer.MAX_RECORDS = 50; "
+                     "sys.argv[0] = 'leaksift'; runpy.run_module('leaksift.cli', run_name='__main__')")
+    proc = subprocess.Popen([sys.executable, "-c", small_commits, "scan", str(dump), "--db", str(killed_db),
+                             "--jobs", "2", "-q"],
                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     seen = 0
