@@ -78,8 +78,17 @@ def _template() -> MinHash:
 def signature(ws: list[str]) -> MinHash:
     t = _template()
     m = MinHash(num_perm=NUM_PERM, permutations=t.permutations, scheme=t.scheme, hashfunc=zlib.crc32)
-    m.update_batch([" ".join(ws[i:i + SHINGLE]).encode("utf-8") for i in range(max(1, len(ws) - SHINGLE + 1))])
+    m.update_batch(shingles(ws))
     return m
+
+
+def shingles(ws: list[str]) -> list[bytes]:
+    """Each run of SHINGLE words, joined by a space, as UTF-8 (all the words for a shorter text); made in C
+    (map, zip) rather than one slice, join and encode in Python per shingle."""
+    if len(ws) <= SHINGLE:
+        return [" ".join(ws).encode("utf-8")]
+    encoded = " ".join(ws).encode("utf-8").split(b" ")  # words have no spaces (\w+)
+    return list(map(b" ".join, zip(*(encoded[k:] for k in range(SHINGLE)))))
 
 
 def text_signature(text: str) -> bytes:

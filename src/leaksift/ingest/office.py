@@ -245,6 +245,11 @@ def feed(parser: Any, data: bytes, done: bool) -> None:
         raise err from None
 
 
+class Stop(Exception):
+    """Raised by a Direct consumer's handler that has all it wants: the rest of the part is not parsed (nor
+    checked: what follows cannot change what it read)."""
+
+
 class Redo(Exception):
     """The fast reading of a part met something it does not vouch for: the part is read again, exactly."""
 
@@ -259,13 +264,6 @@ QNAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*(?::[A-Za-z_][A-Za-z0-9._-]*)?\Z")
 def is_decl(key: str) -> bool:
     """An attribute that declares a namespace (seen only with namespace processing off)."""
     return key.startswith("xmlns") and (len(key) == 5 or key[5] == ":") and "}" not in key
-
-
-# Root declarations -> the names found valid under them (see QNames), for the later parts this process reads:
-# most parts of most files declare the same. Bounded: a hostile dump may vary them without end.
-_KNOWN: dict[frozenset[tuple[str, str]], tuple[dict[str, str], set[str]]] = {}
-MAX_KNOWN = 64
-MAX_KNOWN_NAMES = 2_000
 
 
 class QNames:
@@ -291,7 +289,6 @@ class QNames:
         # (level, declarations) of the open inner elements that declare: the consumer pops one at its end
         self.scopes: list[tuple[int, dict[str, str]]] = []
         self.rooted = False
-        self.known: frozenset[tuple[str, str]] | None = None  # the root's declarations, once read
 
     def check(self, key: str, attrs: dict[str, str], depth: int) -> str:
         """The local name of an element `depth` elements deep (its ancestors); Redo where unsure."""
@@ -312,18 +309,6 @@ class QNames:
         elif self.bound(prefix) is None:
             raise Redo(key)
         return name
-
-    def remember(self) -> None:
-        """Keep the names found valid for later parts with the same root declarations."""
-        if self.known is None or len(self.locals) + len(self.ok_attrs) > MAX_KNOWN_NAMES:
-            return
-        known = _KNOWN.get(self.known)
-        if known is None:
-            if len(_KNOWN) < MAX_KNOWN:
-                _KNOWN[self.known] = (dict(self.locals), set(self.ok_attrs))
-        elif len(known[0]) + len(known[1]) < MAX_KNOWN_NAMES:
-            known[0].update(self.locals)
-            known[1].update(self.ok_attrs)
 
     def bound(self, prefix: str) -> str | None:
         for _, decls in reversed(self.scopes):
@@ -348,11 +333,6 @@ class QNames:
                 if uri in seen:
                     self.aliased.update((prefix, seen[uri]))
                 seen[uri] = prefix
-            self.known = frozenset(self.root.items())
-            known = _KNOWN.get(self.known)
-            if known is not None:
-                self.locals.update(known[0])
-                self.ok_attrs.update(known[1])
         elif decls:
             for prefix, uri in decls.items():
                 if prefix in self.root and self.root[prefix] != uri:
@@ -413,18 +393,20 @@ def drive(source: BinaryIO, make: Callable[[QNames], Direct], fast: bool = False
         if fast:
             try:
                 parser.Parse(data, done)
+            except Stop:
+                return
             except Exception as e:  # noqa: BLE001 - any of them: the exact way reads the part again
                 undo_all()
                 raise Redo(f"{type(e).__name__}: {e}") from None
             except BaseException:
                 undo_all()
                 raise
-            if done or direct.stopped():
-                qnames.remember()
             continue
         undo = direct.checkpoint()
         try:
             feed(parser, data, done)
+        except Stop:
+            return
         except BaseException:
             undo()
             raise
@@ -1229,7 +1211,8 @@ def truncating(*lists: list[Any]) -> Callable[[], Callable[[], None]]:
 
 
 def theme_fonts(fonts: list[str], q: QNames) -> Direct:
-    """The typefaces of a theme's font scheme, as a Direct consumer (see `word_story`)."""
+    """The typefaces of a theme's font scheme, as a Direct consumer (see `word_story`). It stops at the end of
+    the first font scheme (a theme has one): the format scheme after it, most of a theme, says nothing of fonts."""
     names: list[str] = []  # local names of the open elements
     in_scheme = 0  # open a:fontScheme elements
     faces: list[str | None] = []  # typeface of the open latin, ea, cs and font elements
@@ -1259,6 +1242,8 @@ def theme_fonts(fonts: list[str], q: QNames) -> Direct:
             scopes.pop()
         if name == "fontScheme":
             in_scheme -= 1
+            if not in_scheme:
+                raise Stop
         elif name in THEME_FACES:
             face = faces.pop()
             if in_scheme and face and face not in fonts and len(fonts) < MAX_VALUES:

@@ -52,6 +52,8 @@ def sheet_text(sheet: Any, datemode: int, limit: int) -> str:
     lines = [sheet.name]
     size = len(sheet.name)
     for r in range(sheet.nrows):
+        if not sheet.row_len(r):  # ragged rows: an empty row has no cells (a sheet may end at row 65,536)
+            continue
         cells = [cell_text(c, datemode) for c in sheet.row(r)]
         while cells and not cells[-1]:
             cells.pop()
