@@ -219,3 +219,18 @@ def test_signatures_from_the_item_phase_match_those_made_in_the_case_phase(case)
     run_case_checks(store, CheckContext(), [NearDupCheck()])
     after = sorted((i, ev["a"], ev.get("b")) for i, ev in store.findings_of("neardup"))
     assert before and before == after
+
+
+@pytest.mark.parametrize("text, digest", [
+    ("Le virement offshore de la campagne a été validé par le trésorier " * 6, "80f98d6ecf552895"),
+    (" ".join(f"w{i}" for i in range(30)), "759e532119955667"),
+    ("Один два три четыре пять шесть семь восемь девять десять " * 3, "c1f87a01d80019a5"),
+])
+def test_text_signatures_stay_what_cases_already_hold(text: str, digest: str) -> None:
+    """Signatures are kept with the content, so a rescan into an old case compares new with stored ones: the
+    shingles and their hashing must not drift (values made by the per-shingle join of 2026-12-03)."""
+    import hashlib
+
+    from leaksift.checks.neardup import text_signature
+    sig = text_signature(text)
+    assert len(sig) == 4 + 4 * 64 and hashlib.sha256(sig).hexdigest()[:16] == digest
