@@ -60,7 +60,7 @@ def test_checks_beside_give_the_same_case_as_a_serial_run(tmp_path: Path) -> Non
     scan_dump(tmp_path / "leak", db, check_ctx=ctx)
     store = open_store(db)
     try:
-        run_case_checks(store, ctx, beside=tmp_path / "scratch")  # with a second process
+        run_case_checks(store, ctx, beside=tmp_path / "scratch", beside_min_items=0)  # with a second process
     finally:
         store.close()
     beside = export_lines(db)
@@ -84,7 +84,7 @@ def test_second_process_runs_them_and_a_failure_there_falls_back(tmp_path: Path)
     checks = [*default_case_checks(), MarkEveryEmail(), FailsAside()]
     store = open_store(db)
     try:
-        run_case_checks(store, CheckContext(), checks, beside=tmp_path / "scratch")
+        run_case_checks(store, CheckContext(), checks, beside=tmp_path / "scratch", beside_min_items=0)
         emails = len(store.item_ids("email"))
     finally:
         store.close()
@@ -93,3 +93,22 @@ def test_second_process_runs_them_and_a_failure_there_falls_back(tmp_path: Path)
     fell_back = _findings(db, "test_fails_aside")
     assert len(fell_back) == emails and {ev["pid"] for ev in fell_back} == {PARENT}
     assert list((tmp_path / "scratch").iterdir()) == []  # spills replayed, the failed one's part removed
+
+
+def test_a_small_case_runs_its_checks_in_this_process(tmp_path: Path) -> None:
+    """Under beside_min_items items a second process costs more (its start and imports) than it saves."""
+    build_sample(tmp_path / "leak", keys_out=tmp_path / "keys.zone", emails=40, documents=12)
+    db = tmp_path / "case.db"
+    scan_dump(tmp_path / "leak", db, checks=False)
+    store = open_store(db)
+    pids = []
+    try:
+        n = store.count_items()
+        assert n == len(store.item_ids()) > 0
+        for least in (n + 1, n):
+            run_case_checks(store, CheckContext(), [*default_case_checks(), MarkEveryEmail()],
+                            beside=tmp_path / "scratch", beside_min_items=least)
+            pids.append({ev["pid"] for _, ev in store.findings_of("test_mark")})
+    finally:
+        store.close()
+    assert pids[0] == {PARENT} and pids[1] and PARENT not in pids[1]

@@ -97,6 +97,7 @@ def test_items_round_trip_with_blob_stored_once(store) -> None:
     assert store.item("missing") is None
     assert [d["id"] for d in store.iter_items()] == ["id-a", "id-b", "id0003"]
     assert store.summary().unique_blobs == 2
+    assert store.count_items() == 3
 
 
 def test_complete_read_beats_a_cut_short_one_in_any_order(case_url: str) -> None:

@@ -243,7 +243,8 @@ class Scanner:
             stats.ingest_seconds = time.monotonic() - t0
             if self.checks and (stats.items or self.store.get_meta("case_checks") != "done"):
                 self.store.set_meta("case_checks", "running")
-                # With more than one job, the checks that read no verdicts run in a second process meanwhile.
+                # With more than one job (and a case of BESIDE_MIN_ITEMS items or more), the checks that read no
+                # verdicts run in a second process meanwhile.
                 beside = tmp_dir / "case" if self.jobs > 1 else None
                 run_case_checks(self.store, self.check_ctx, beside=beside)
                 self.store.set_meta("case_checks", "done")

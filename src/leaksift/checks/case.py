@@ -20,6 +20,10 @@ from ..store.base import CaseStore
 from .base import CheckContext
 
 FLUSH_ITEMS = 2000
+# A second process starts and imports in about 0.5 s, so it pays off only when the checks left in this one take
+# longer: from a few thousand items of a mail case (0.37 ms an item, a third of it beside: docs/scaling.md). On
+# the 795 documents of the shared corpus the case phase took 0.27-0.31 s serially, 0.70-0.74 s with it.
+BESIDE_MIN_ITEMS = 5_000
 
 # In order: a check may rely on the verdicts the ones before it left.
 CASE_CHECK_MODULES: tuple[str, ...] = (
@@ -50,12 +54,14 @@ def default_case_checks() -> list[CaseCheck]:
 
 
 def run_case_checks(store: CaseStore, ctx: CheckContext, checks: list[CaseCheck] | None = None,
-                    beside: Path | None = None) -> int:
+                    beside: Path | None = None, beside_min_items: int = BESIDE_MIN_ITEMS) -> int:
     """Replace the findings of the case checks and update the verdicts they touch; returns findings added.
-    With `beside` (a scratch folder) and a store another process can open, the checks that read no verdicts run
-    in a second process meanwhile."""
+    With `beside` (a scratch folder), a store another process can open and a case of `beside_min_items` items
+    or more, the checks that read no verdicts run in a second process meanwhile."""
     checks = default_case_checks() if checks is None else checks
     url = getattr(store, "url", None)
+    if beside is not None and store.count_items() < beside_min_items:
+        beside = None
     aside = [c for c in checks if not getattr(c, "reads_verdicts", True)] if beside is not None and url else []
     if len(aside) < 1 or len(aside) == len(checks):
         return sum(_apply(store, check, check.run(store, ctx)) for check in checks)

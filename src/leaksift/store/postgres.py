@@ -313,6 +313,9 @@ class PostgresStore:
             rows = self.db.execute("SELECT id FROM items ORDER BY path, id")
         return [r["id"] for r in rows]
 
+    def count_items(self) -> int:
+        return int(self._scalar("SELECT count(*) FROM items", ()))
+
     def item_evidence(self, item_id: str) -> tuple[str | None, list[Finding]]:
         row = self._one("SELECT error FROM items WHERE id = %s", (item_id,))
         found = [Finding(r["check_name"], r["summary"], r["effect"], json.loads(r["evidence"] or "{}"))

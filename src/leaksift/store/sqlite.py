@@ -273,6 +273,9 @@ class SQLiteStore:
             return [r[0] for r in self.db.execute("SELECT id FROM items WHERE kind = ? ORDER BY path, id", (kind,))]
         return [r[0] for r in self.db.execute("SELECT id FROM items ORDER BY path, id")]
 
+    def count_items(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM items").fetchone()[0])
+
     def item_evidence(self, item_id: str) -> tuple[str | None, list[Finding]]:
         row = self.db.execute("SELECT error FROM items WHERE id = ?", (item_id,)).fetchone()
         found = [Finding(r["check_name"], r["summary"], r["effect"], json.loads(r["evidence"] or "{}"))
