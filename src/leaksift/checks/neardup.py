@@ -72,7 +72,9 @@ def words(text: str) -> list[str]:
 @lru_cache(maxsize=1)
 def _template() -> MinHash:
     """The permutations every signature shares: made once, not once per text."""
-    return MinHash(num_perm=NUM_PERM, hashfunc=zlib.crc32)  # crc32: a 32-bit hash is all MinHash needs, 3x sha1
+    # crc32: a 32-bit hash is all MinHash needs, 3x sha1. Seed and scheme named, not left to datasketch's defaults
+    # (its 2.0 changed the scheme): signatures are stored with the content, and a case mixes scans.
+    return MinHash(num_perm=NUM_PERM, seed=1, hashfunc=zlib.crc32, scheme="affine32")
 
 
 def signature(ws: list[str]) -> MinHash:
