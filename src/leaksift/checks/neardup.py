@@ -77,19 +77,19 @@ def _template() -> MinHash:
     return MinHash(num_perm=NUM_PERM, seed=1, hashfunc=zlib.crc32, scheme="affine32")
 
 
-def signature(ws: list[str]) -> MinHash:
+def signature(encoded: list[bytes]) -> MinHash:
+    """MinHash of a text's shingles, from its words as UTF-8."""
     t = _template()
     m = MinHash(num_perm=NUM_PERM, permutations=t.permutations, scheme=t.scheme, hashfunc=zlib.crc32)
-    m.update_batch(shingles(ws))
+    m.update_batch(shingles(encoded))
     return m
 
 
-def shingles(ws: list[str]) -> list[bytes]:
-    """Each run of SHINGLE words, joined by a space, as UTF-8 (all the words for a shorter text); made in C
-    (map, zip) rather than one slice, join and encode in Python per shingle."""
-    if len(ws) <= SHINGLE:
-        return [" ".join(ws).encode("utf-8")]
-    encoded = " ".join(ws).encode("utf-8").split(b" ")  # words have no spaces (\w+)
+def shingles(encoded: list[bytes]) -> list[bytes]:
+    """Each run of SHINGLE words joined by a space (all the words for a shorter text); made in C (map, zip)
+    rather than one slice, join and encode in Python per shingle."""
+    if len(encoded) <= SHINGLE:
+        return [b" ".join(encoded)]
     return list(map(b" ".join, zip(*(encoded[k:] for k in range(SHINGLE)))))
 
 
@@ -100,8 +100,9 @@ def text_signature(text: str) -> bytes:
     ws = words(text)
     if len(ws) < MIN_WORDS:
         return b""
-    digest = zlib.crc32(" ".join(ws).encode("utf-8"))
-    sig = signature(ws[:MAX_WORDS * 4]).hashvalues.astype("<u4")
+    joined = " ".join(ws).encode("utf-8")
+    digest = zlib.crc32(joined)
+    sig = signature(joined.split(b" ")[:MAX_WORDS * 4]).hashvalues.astype("<u4")  # words have no spaces (\w+)
     return struct.pack("<I", digest) + sig.tobytes()
 
 

@@ -362,7 +362,7 @@ class Direct:
     list, no element object, no generator step per event (the hot parts: Word stories, worksheets).
     `start`/`end` flush `pend` (what the character data handler gathered) before anything else, check
     MAX_XML_DEPTH as `walk_raw` does, take local names through their QNames, and do nothing once `stopped`
-    says the consumer is done. `checkpoint` returns an undo: what a chunk that then fails to parse added is
+    says the consumer is done (after the chunk being parsed; a handler that raises Stop ends it at once). `checkpoint` returns an undo: what a chunk that then fails to parse added is
     taken back, as `walk_raw` hands out none of a failed chunk's events."""
 
     start: Callable[[str, dict[str, str]], None]
