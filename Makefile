@@ -23,7 +23,7 @@ demo: venv
 
 test: dev
 	bash scripts/test-services.sh
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 bench: dev
 	bash scripts/bench-services.sh

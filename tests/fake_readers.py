@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ctypes
+import gc
+import multiprocessing.connection
+import multiprocessing.synchronize
 import os
 import time
 from typing import Iterator
@@ -20,12 +23,25 @@ class CrashingReader:
         if blob.head(5) == b"CRASH":
             # A real null read, as a native bug does: a sent SIGSEGV can be handled in a worker a Dask nanny restarted.
             ctypes.string_at(0)
+        if blob.head(5) == b"HOLD!":
+            _die_holding_all()
         if blob.head(5) == b"SLEEP":
             time.sleep(2.5)
         if blob.head(5) == b"RAISE":
             raise SystemExit(3)  # not an Exception: escapes the engine's net, as a bug would
         ctx.out.add_text(blob.read_all(1 << 20).decode("utf-8", "replace"), 10_000)
         return iter(())
+
+
+def _die_holding_all() -> None:
+    """Die as badly as a process can for the others: every lock it can reach taken, every pipe it can write to
+    left with half a message, then a native crash."""
+    for obj in gc.get_objects():
+        if isinstance(obj, multiprocessing.synchronize.SemLock):
+            obj.acquire(False)
+        elif isinstance(obj, multiprocessing.connection.Connection) and not obj.closed and obj.writable:
+            os.write(obj.fileno(), (1 << 16).to_bytes(4, "big") + b"half a message")
+    ctypes.string_at(0)
 
 
 def crashy_registry() -> Registry:

@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -135,6 +136,36 @@ def test_crashing_reader_costs_one_source_and_the_scan_goes_on(tmp_path: Path) -
         assert rows[bad]["verdict"] == "unreadable"
         assert rows[bad]["sha256"] is not None
     assert sorted(stats.crashed) == ["b.txt", "c.txt"]
+
+
+def test_a_worker_dying_mid_message_with_locks_held_costs_no_other_source(tmp_path: Path) -> None:
+    """A worker that dies holding every lock it can reach, half-way through a message, stops no other worker.
+
+    (With one queue shared by all workers, one that died holding its lock left the others blocked until the
+    source time limit killed them, and their files were recorded as crashed.)"""
+    from fake_readers import crashy_registry
+    from leaksift.ingest.base import Limits
+
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "b.txt").write_text("HOLD! here\n")
+    fine = [f"f{i:02d}.txt" for i in range(12)]
+    for name in fine:
+        (dump / name).write_text(f"fine text {name}\n")
+    db = tmp_path / "case.db"
+    done: list = []
+    # In a thread, so that a writer stuck on a broken channel fails this test instead of hanging the suite.
+    scan = threading.Thread(daemon=True, target=lambda: done.append(
+        scan_dump(dump, db, registry_factory=crashy_registry, limits=Limits(source_seconds=20))))
+    scan.start()
+    scan.join(timeout=240)
+    assert done, "the scan did not end"
+    rows = {r["path"]: r for r in export_lines(db)}
+    assert set(rows) == {"b.txt", *fine}
+    assert [n for n in fine if rows[n]["error"] is not None] == []
+    assert rows["b.txt"]["error_reason"] == "worker_crashed"
+    assert "died" in rows["b.txt"]["error"]  # seen to die, not timed out
+    assert done[0].crashed == ["b.txt"]
 
 
 def test_links_and_odd_names_are_recorded_not_followed(tmp_path: Path) -> None:

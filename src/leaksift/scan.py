@@ -15,13 +15,16 @@ from __future__ import annotations
 import heapq
 import multiprocessing as mp
 import os
+import pickle
 import queue
 import shutil
 import stat
 import tempfile
+import threading
 import time
 import traceback
 from collections import deque
+from multiprocessing.connection import wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -156,38 +159,68 @@ def _writer_alive(pid: int) -> bool:
     return True
 
 
-def _put(results: Any, msg: tuple, parent_pid: int) -> None:
-    """Send to the writer; give up if it has died (a killed scan must not leave workers behind)."""
-    while True:
-        try:
-            results.put(msg, timeout=1.0)
-            return
-        except queue.Full:
-            if not _writer_alive(parent_pid):
+class _Sender:
+    """This worker's own channel to the writer, fed by a thread so that reading goes on while a batch is sent.
+
+    One pipe per worker, and no lock shared with anyone: a worker that dies mid-message breaks only its own
+    channel, which the writer sees end. (A queue shared by all workers has one lock, and a worker that died
+    holding it stopped every other worker.)
+    """
+
+    DEPTH = 2  # batches waiting here, pickled
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.waiting: queue.Queue[bytes | None] = queue.Queue(maxsize=self.DEPTH)
+        self.thread = threading.Thread(target=self._send_all, daemon=True)
+        self.thread.start()
+
+    def put(self, msg: tuple) -> None:
+        self.waiting.put(pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL))  # here: a bad record fails here
+
+    def close(self) -> None:
+        self.waiting.put(None)
+        self.thread.join()
+
+    def _send_all(self) -> None:
+        while (data := self.waiting.get()) is not None:
+            try:
+                self.conn.send_bytes(data)
+            except OSError:  # the writer has gone: a killed scan must not leave workers behind
                 os._exit(1)
 
 
 def _worker(wid: int, root: str, limits: Limits, tmp_dir: str, tasks: Any, results: Any, parent_pid: int,
             registry_factory: Callable[[], Registry], check_ctx: CheckContext | None) -> None:
+    out = _Sender(results)
+    try:
+        _work(wid, Path(root), limits, tmp_dir, tasks, out, parent_pid, registry_factory, check_ctx)
+    finally:  # also on SystemExit: what was read is sent before the process ends
+        out.close()
+
+
+def _work(wid: int, root: Path, limits: Limits, tmp_dir: str, tasks: Any, out: _Sender, parent_pid: int,
+          registry_factory: Callable[[], Registry], check_ctx: CheckContext | None) -> None:
     try:
         engine = Engine(registry_factory(), limits, Path(tmp_dir))
         checks = default_item_checks() if check_ctx is not None else []
         check_ctx = check_ctx or CheckContext()
     except Exception:  # noqa: BLE001 - a broken install must stop the scan, not crash on every file
-        _put(results, ("fatal", wid, "", [], traceback.format_exc(limit=5)), parent_pid)
+        out.put(("fatal", wid, "", [], traceback.format_exc(limit=5)))
         return
-    rootp = Path(root)
     while True:
         try:
-            relpath = tasks.get(timeout=1.0)
-        except queue.Empty:
-            if not _writer_alive(parent_pid):
-                return
-            continue
+            if not tasks.poll(1.0):
+                if not _writer_alive(parent_pid):
+                    return
+                continue
+            relpath = tasks.recv()
+        except (EOFError, OSError):  # the writer has gone
+            return
         if relpath is None:
             return
         # What this worker reads now, where the writer finds it if the worker dies: a message put just before
-        # may still sit in this process's queue thread and die with it.
+        # may still wait in this process's sender and die with it.
         try:
             reading_marker(tmp_dir, wid).write_text(relpath, encoding="utf-8", errors="surrogateescape")
         except OSError:
@@ -195,16 +228,16 @@ def _worker(wid: int, root: str, limits: Limits, tmp_dir: str, tasks: Any, resul
         batch: list[ItemRecord] = []
         size = 0
         try:
-            for rec in engine.ingest_file(rootp, relpath):
+            for rec in engine.ingest_file(root, relpath):
                 verdict.apply(run_item_checks(rec, checks, check_ctx))
                 size += len(rec.text or "") + len(rec.raw or b"")
                 batch.append(pack(rec))
                 if len(batch) >= BATCH_ITEMS or size >= BATCH_BYTES:
-                    _put(results, ("items", wid, relpath, batch), parent_pid)
+                    out.put(("items", wid, relpath, batch))
                     batch, size = [], 0
-            _put(results, ("done", wid, relpath, batch), parent_pid)
+            out.put(("done", wid, relpath, batch))
         except Exception:  # noqa: BLE001 - an engine bug must cost one source, not the scan
-            _put(results, ("failed", wid, relpath, batch, traceback.format_exc(limit=5)), parent_pid)
+            out.put(("failed", wid, relpath, batch, traceback.format_exc(limit=5)))
 
 
 # ---------------------------------------------------------------- writer side
@@ -284,7 +317,6 @@ class Scanner:
 
     def _run_workers(self, todo: Iterator[SourceFile], stats: ScanStats, tmp_dir: Path, total_bytes: int) -> None:
         ctx = mp.get_context("forkserver")
-        results = ctx.Queue(maxsize=max(8, 4 * self.jobs))
         pool: _Pool | None = None
         requeued: deque[SourceFile] = deque()
         out = _WriteBuffer(self.store)
@@ -308,19 +340,16 @@ class Scanner:
                         exhausted = True
                         break
                     if pool is None:  # started on the first file to read: a rescan that skips all starts none
-                        pool = _Pool(ctx, self, str(tmp_dir), results)
+                        pool = _Pool(ctx, self, str(tmp_dir))
                         for _ in range(max(1, self.jobs)):
                             pool.spawn()
                     pool.assign(src)
                     stats.tasks += 1
                 if pool is None or (exhausted and not requeued and pool.outstanding() == 0):
                     break
-                try:
-                    msg = results.get(timeout=0.2)
-                except queue.Empty:
-                    msg = None
-                # Reap only when the queue is quiet: what a dead worker sent before it died is read first.
-                if msg is None and time.monotonic() - last_reap > 0.5:
+                msgs = pool.receive(timeout=0.2)
+                # A worker's channel ends after all it sent: reaping it then loses nothing it managed to send.
+                if pool.ended or time.monotonic() - last_reap > 0.5:
                     last_reap = time.monotonic()
                     for src, why, back in pool.reap():
                         requeued.extendleft(reversed(back))
@@ -328,23 +357,24 @@ class Scanner:
                         finish(src, [crash_record(self.root, src, why)], "crashed")
                         stats.items += 1
                         stats.errors += 1
-                if msg is None:  # quiet: commit what waits, unless that was just done
+                if not msgs:  # quiet: commit what waits, unless that was just done
                     out.flush_if_old(0.5)
                     continue
-                kind, wid, relpath, records = msg[0], msg[1], msg[2], msg[3]
-                if kind == "fatal":
-                    raise ScanError(f"a reader process could not start:\n{msg[4]}")
-                if kind in ("done", "failed"):
-                    src = pool.release(wid, relpath)
-                    if src is None:  # its worker was already given up on and the source recorded
-                        continue
-                    if kind == "failed":
-                        records = records + [crash_record(self.root, src, msg[4].strip().splitlines()[-1])]
-                        stats.crashed.append(display_name(src.relpath or self.root.name))
-                    finish(src, records, "done")
-                else:
-                    out.add(records, None)
-                count_records(stats, records)
+                for msg in msgs:
+                    kind, wid, relpath, records = msg[0], msg[1], msg[2], msg[3]
+                    if kind == "fatal":
+                        raise ScanError(f"a reader process could not start:\n{msg[4]}")
+                    if kind in ("done", "failed"):
+                        src = pool.release(wid, relpath)
+                        if src is None:  # its worker was already given up on and the source recorded
+                            continue
+                        if kind == "failed":
+                            records = records + [crash_record(self.root, src, msg[4].strip().splitlines()[-1])]
+                            stats.crashed.append(display_name(src.relpath or self.root.name))
+                        finish(src, records, "done")
+                    else:
+                        out.add(records, None)
+                    count_records(stats, records)
                 if self.on_progress:
                     self.on_progress(stats, done_bytes, total_bytes)
             out.flush()
@@ -398,32 +428,41 @@ def _held(rec: ItemRecord) -> int:
 
 
 class _Pool:
-    """Worker processes, each with its own task queue, so the writer always knows who reads what.
+    """Worker processes, each with its own pipes for tasks and for results, so the writer always knows who reads
+    what, and a worker that dies mid-message costs no one else.
 
     Each worker holds up to PREFETCH sources, so it never waits for the writer between two small files.
     """
 
     PREFETCH = 3
     PREFETCH_BYTES = 1 << 20
+    DEAD_GRACE = 2.0  # seconds a dead worker's channel may stay open (held by some other process) before reaping
 
-    def __init__(self, ctx: Any, scanner: Scanner, tmp_dir: str, results: Any) -> None:
-        self.ctx, self.scanner, self.tmp_dir, self.results = ctx, scanner, tmp_dir, results
+    def __init__(self, ctx: Any, scanner: Scanner, tmp_dir: str) -> None:
+        self.ctx, self.scanner, self.tmp_dir = ctx, scanner, tmp_dir
         self.procs: dict[int, Any] = {}
-        self.tasks: dict[int, Any] = {}
+        self.tasks: dict[int, Any] = {}  # the writer's end of each worker's task pipe
+        self.inbox: dict[int, Any] = {}  # ... and of its result pipe
         self.assigned: dict[int, deque[SourceFile]] = {}
         self.started: dict[int, float] = {}  # when the worker's current source became current
+        self.ended: set[int] = set()  # workers whose result pipe has ended: all they sent has been read
+        self.killed: dict[int, str] = {}  # workers killed for running past their time, and why
+        self.dead_since: dict[int, float] = {}
         self.next_wid = 0
 
     def spawn(self) -> None:
         wid = self.next_wid
         self.next_wid += 1
-        tasks = self.ctx.Queue(maxsize=self.PREFETCH + 1)
+        task_r, task_w = self.ctx.Pipe(duplex=False)
+        result_r, result_w = self.ctx.Pipe(duplex=False)
         p = self.ctx.Process(target=_worker, daemon=True,
-                             args=(wid, str(self.scanner.root), self.scanner.limits, self.tmp_dir, tasks,
-                                   self.results, os.getpid(), self.scanner.registry_factory,
+                             args=(wid, str(self.scanner.root), self.scanner.limits, self.tmp_dir, task_r,
+                                   result_w, os.getpid(), self.scanner.registry_factory,
                                    self.scanner.check_ctx if self.scanner.checks else None))
         p.start()
-        self.procs[wid], self.tasks[wid], self.assigned[wid] = p, tasks, deque()
+        task_r.close()  # only the worker holds these now: its pipe ends when it dies
+        result_w.close()
+        self.procs[wid], self.tasks[wid], self.inbox[wid], self.assigned[wid] = p, task_w, result_r, deque()
 
     def has_room(self) -> bool:
         return any(self._room(q) for q in self.assigned.values())
@@ -438,10 +477,24 @@ class _Pool:
         if not self.assigned[wid]:
             self.started[wid] = time.monotonic()
         self.assigned[wid].append(src)
-        self.tasks[wid].put(src.relpath)
+        try:
+            self.tasks[wid].send(src.relpath)
+        except OSError:
+            pass  # the worker has just died: reaping it gives the source to another
 
     def outstanding(self) -> int:
         return sum(len(q) for q in self.assigned.values())
+
+    def receive(self, timeout: float) -> list[tuple]:
+        """A message from each worker that has one (waiting up to `timeout` for any); marks ended channels."""
+        by_conn = {conn: wid for wid, conn in self.inbox.items() if wid not in self.ended}
+        msgs = []
+        for conn in wait(list(by_conn), timeout):
+            try:
+                msgs.append(pickle.loads(conn.recv_bytes()))
+            except (EOFError, OSError):  # the worker has exited, perhaps mid-message
+                self.ended.add(by_conn[conn])
+        return msgs
 
     def release(self, wid: int, relpath: str) -> SourceFile | None:
         """The worker finished its current source (workers read their queue in order)."""
@@ -457,19 +510,25 @@ class _Pool:
         now = time.monotonic()
         for wid, p in list(self.procs.items()):
             held = self.assigned[wid]
-            limit = source_timeout(held[0].size) if held else 0.0
-            overdue = bool(held) and now - self.started.get(wid, now) > limit
-            if p.is_alive() and not overdue:
+            limit = source_timeout(held[0].size, self.scanner.limits) if held else 0.0
+            if wid not in self.killed and held and now - self.started.get(wid, now) > limit:
+                p.kill()  # its channel ends now; what it sent before is still read first
+                self.killed[wid] = f"reading took longer than {limit:.0f} s"
                 continue
-            if overdue:
+            if wid not in self.ended:
+                if p.is_alive() or now - self.dead_since.setdefault(wid, now) < self.DEAD_GRACE:
+                    continue
+            p.join(timeout=5)
+            if p.is_alive():
                 p.kill()
                 p.join(timeout=5)
-                why = f"reading took longer than {limit:.0f} s"
-            else:
-                why = f"the reader process died (exit code {p.exitcode})"
+            why = self.killed.pop(wid, None) or f"the reader process died (exit code {p.exitcode})"
             del self.procs[wid]
             self.tasks.pop(wid).close()
+            self.inbox.pop(wid).close()
             self.assigned.pop(wid)
+            self.ended.discard(wid)
+            self.dead_since.pop(wid, None)
             if held:
                 k = self._reading(wid, held)
                 # Sources before the one it died on finished, but their last message may have died with it.
@@ -491,16 +550,19 @@ class _Pool:
     def shutdown(self) -> None:
         for tasks in self.tasks.values():
             try:
-                tasks.put_nowait(None)
-            except queue.Full:
+                tasks.send(None)
+            except OSError:
                 pass
         deadline = time.monotonic() + 5
         for p in self.procs.values():
             p.join(timeout=max(0.1, deadline - time.monotonic()))
             if p.is_alive():
                 p.kill()
+                p.join(timeout=5)
+        for conn in [*self.tasks.values(), *self.inbox.values()]:
+            conn.close()
 
 
-def source_timeout(size: int) -> float:
+def source_timeout(size: int, limits: Limits | None = None) -> float:
     """How long one top-level file may take: generous, since a hung native parser is the only target."""
-    return 900.0 + size / (1024 * 1024)
+    return (limits or Limits()).source_seconds + size / (1024 * 1024)

@@ -229,7 +229,7 @@ def read_batch(spec: BatchSpec, check_ctx: CheckContext | None) -> list[SourceRe
             done = progress.result(index, "the worker process died while reading it")
             if done is None:
                 progress.log("start", index)
-                watchdog.arm(index, source_timeout(spec.sizes[index]))
+                watchdog.arm(index, source_timeout(spec.sizes[index], spec.limits))
                 done = _read_source(engine, checks, ctx, root, relpath, folder, index)
                 watchdog.disarm()
             if index not in progress.done:

@@ -59,6 +59,7 @@ class Limits:
     max_xml_bytes: int = 64 * MiB  # one XML part of an office file
     max_pdf_text_pages: int = 2_000
     max_raw_email_bytes: int = 64 * MiB  # larger messages keep no raw copy in the store
+    source_seconds: float = 900.0  # one top-level file, plus a second a MiB: a hung native parser is killed
 
 
 @dataclass
