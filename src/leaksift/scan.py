@@ -348,18 +348,6 @@ class Scanner:
                 if pool is None or (exhausted and not requeued and pool.outstanding() == 0):
                     break
                 msgs = pool.receive(timeout=0.2)
-                # A worker's channel ends after all it sent: reaping it then loses nothing it managed to send.
-                if pool.ended or time.monotonic() - last_reap > 0.5:
-                    last_reap = time.monotonic()
-                    for src, why, back in pool.reap():
-                        requeued.extendleft(reversed(back))
-                        stats.crashed.append(display_name(src.relpath or self.root.name))
-                        finish(src, [crash_record(self.root, src, why)], "crashed")
-                        stats.items += 1
-                        stats.errors += 1
-                if not msgs:  # quiet: commit what waits, unless that was just done
-                    out.flush_if_old(0.5)
-                    continue
                 for msg in msgs:
                     kind, wid, relpath, records = msg[0], msg[1], msg[2], msg[3]
                     if kind == "fatal":
@@ -375,7 +363,18 @@ class Scanner:
                     else:
                         out.add(records, None)
                     count_records(stats, records)
-                if self.on_progress:
+                # After its messages: a worker's channel ends after all it sent, so reaping loses nothing it sent.
+                if pool.ended or time.monotonic() - last_reap > 0.5:
+                    last_reap = time.monotonic()
+                    for src, why, back in pool.reap():
+                        requeued.extendleft(reversed(back))
+                        stats.crashed.append(display_name(src.relpath or self.root.name))
+                        finish(src, [crash_record(self.root, src, why)], "crashed")
+                        stats.items += 1
+                        stats.errors += 1
+                if not msgs:  # quiet: commit what waits, unless that was just done
+                    out.flush_if_old(0.5)
+                elif self.on_progress:
                     self.on_progress(stats, done_bytes, total_bytes)
             out.flush()
         finally:
