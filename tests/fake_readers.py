@@ -25,6 +25,8 @@ class CrashingReader:
             ctypes.string_at(0)
         if blob.head(5) == b"HOLD!":
             _die_holding_all()
+        if blob.head(5) == b"HANG!":
+            time.sleep(600)  # a hung native parser, as far as the scan can tell
         if blob.head(5) == b"SLEEP":
             time.sleep(2.5)
         if blob.head(5) == b"RAISE":

@@ -168,6 +168,25 @@ def test_a_worker_dying_mid_message_with_locks_held_costs_no_other_source(tmp_pa
     assert done[0].crashed == ["b.txt"]
 
 
+def test_a_hung_reader_is_killed_at_the_source_time_limit(tmp_path: Path) -> None:
+    from fake_readers import crashy_registry
+    from leaksift.ingest.base import Limits
+
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "b.txt").write_text("HANG! here\n")
+    fine = [f"f{i:02d}.txt" for i in range(6)]
+    for name in fine:
+        (dump / name).write_text(f"fine text {name}\n")
+    db = tmp_path / "case.db"
+    stats = scan_dump(dump, db, registry_factory=crashy_registry, limits=Limits(source_seconds=2))
+    rows = {r["path"]: r for r in export_lines(db)}
+    assert [n for n in fine if rows[n]["error"] is not None] == []
+    assert rows["b.txt"]["error"] == "worker_crashed: reading took longer than 2 s"
+    assert rows["b.txt"]["verdict"] == "unreadable" and rows["b.txt"]["sha256"] is not None
+    assert stats.crashed == ["b.txt"] and stats.seconds < 300
+
+
 def test_links_and_odd_names_are_recorded_not_followed(tmp_path: Path) -> None:
     dump = tmp_path / "dump"
     dump.mkdir()

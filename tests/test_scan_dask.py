@@ -142,6 +142,23 @@ def test_crashing_sources_are_recorded_not_fatal(dask_url: str, tmp_path: Path) 
     assert scan_dump(dump, db, executor=dask_url, registry_factory=crashy_registry, checks=False).items == 0
 
 
+def test_a_hung_source_ends_its_worker_and_is_recorded(dask_url: str, tmp_path: Path) -> None:
+    from fake_readers import crashy_registry
+    from leaksift.ingest.base import Limits
+
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "a.txt").write_text("fine text one\n")
+    (dump / "b.txt").write_text("HANG! here\n")
+    db = tmp_path / "case.db"
+    stats = scan_dump(dump, db, executor=dask_url, registry_factory=crashy_registry, checks=False,
+                      limits=Limits(source_seconds=2))
+    rows = {r["path"]: r for r in export_lines(db)}
+    assert rows["a.txt"]["error"] is None
+    assert rows["b.txt"]["error"] == "worker_crashed: reading took longer than 2 s"
+    assert stats.crashed == ["b.txt"] and stats.seconds < 300
+
+
 def test_executor_url() -> None:
     t = parse_executor("dask://10.0.0.5:8786?spool=/mnt/case/spool")
     assert t.address == "tcp://10.0.0.5:8786" and t.spool == Path("/mnt/case/spool")
