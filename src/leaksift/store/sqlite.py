@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS findings (
   id INTEGER PRIMARY KEY, item_id TEXT NOT NULL, check_name TEXT NOT NULL, summary TEXT NOT NULL,
   effect TEXT NOT NULL, evidence TEXT);
 CREATE INDEX IF NOT EXISTS findings_item ON findings(item_id);
+CREATE INDEX IF NOT EXISTS findings_check_item ON findings(check_name, item_id); -- a check's clear, without a full read
 CREATE VIRTUAL TABLE IF NOT EXISTS blobs_fts USING fts5(
   subject, text, content='blobs', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2');
 """
