@@ -11,7 +11,8 @@ from conftest import scan_dump
 
 from leaksift.checks.base import CheckContext
 from leaksift.checks.case import run_case_checks
-from leaksift.checks.neardup import MAX_NOTED, NearDupCheck, identity, word_changes, words
+from leaksift.checks.neardup import (HEAD_CHARS, MAX_NOTED, MAX_WORDS, NearDupCheck, identity, text_signature,
+                                     word_changes, words)
 from leaksift.keys import KeyStore
 from leaksift.model import Finding
 from leaksift.sample import build_sample
@@ -163,14 +164,17 @@ def test_sample_doctored_docx_is_tampered(tmp_path: Path) -> None:
 
 
 class TextStore:
-    """The store reads neardup uses, over texts in memory; counts blob reads (texts are read again only to diff)."""
+    """The store reads neardup uses, over texts in memory, as a case whose item phase made signatures (the rows
+    carry a text's first `text_chars` characters); counts blob reads (texts are read again only to diff)."""
 
     def __init__(self, texts: dict[str, str], kind: str = "email") -> None:
         self.texts, self.kind, self.blob_reads = texts, kind, 0
 
-    def text_blobs(self, min_chars: int = 1):  # noqa: ANN201
+    def text_blobs(self, min_chars: int = 1, text_chars: int = 0, email_metadata: bool = True):  # noqa: ANN201
         for sha in sorted(self.texts):
-            yield {"sha256": sha, "text": self.texts[sha], "metadata": {}, "kind": self.kind, "verified": False}
+            text = self.texts[sha]
+            yield {"sha256": sha, "text": text[:text_chars] if text_chars else None, "metadata": {},
+                   "kind": self.kind, "verified": False, "minhash": text_signature(text)}
 
     def blob_text(self, sha256: str) -> str:
         self.blob_reads += 1
@@ -201,6 +205,24 @@ def test_templated_mailing_is_one_cluster_not_a_flood() -> None:
     assert rep.evidence["members_noted"] == [f.evidence["b"] for f in members]
     assert store.blob_reads <= MAX_NOTED * 3  # the other members were never re-read nor diffed
     assert "item-" + "f" * 64 not in {i for i, _ in found}
+
+
+def test_a_change_past_the_head_read_with_the_signature_is_still_found() -> None:
+    """Rows carry a text's first HEAD_CHARS characters; a text whose MAX_WORDS words run past them is read whole,
+    so a change near its end is seen, and texts within the head are not read again."""
+    long_words = [f"mot{i:011d}" for i in range(MAX_WORDS - 100)]  # 15 characters a word with its space
+    assert len(" ".join(long_words)) > HEAD_CHARS
+    changed = list(long_words)
+    changed[-50] = "offshore"
+    texts = {"a" * 64: " ".join(long_words), "b" * 64: " ".join(changed)}
+    store = TextStore(texts)
+    found = {item: f for item, f in NearDupCheck().run(store, CheckContext())}
+    assert {"a": long_words[-50], "b": "offshore"} in found["item-" + "b" * 64].evidence["changes"]
+    assert store.blob_reads == 2  # both cut short in their rows
+    short = {"c" * 64: " ".join(long_words[:2000]), "d" * 64: " ".join(long_words[:1990] + ["offshore"] * 10)}
+    store = TextStore(short)
+    assert "changes" in dict(NearDupCheck().run(store, CheckContext()))["item-" + "d" * 64].evidence
+    assert store.blob_reads == 1  # the representative: its words were not needed when it was placed
 
 
 def test_identical_texts_in_other_bytes_say_nothing() -> None:

@@ -193,6 +193,12 @@ def test_case_check_reads(store) -> None:
     s = store.summary()
     assert (s.items, s.containers, s.by_kind) == (3, 1, {"archive": 1, "email": 2})
     assert [m["id"] for m in s.mismatched_containers] == ["arc"] and s.bytes == 9
+    signed = _email(3, path="c.eml")
+    signed.minhash = b"\x01" * 260  # a signature from the item phase: rows then carry the text's head only
+    store.write_items([signed])
+    heads = list(store.text_blobs(5, text_chars=3, email_metadata=False))
+    assert [b["metadata"] for b in heads] == [{}, {}, {}]  # emails' metadata left unread
+    assert [b["text"] for b in heads] == [b["text"] for b in blobs] + ["vir"] and heads[2]["minhash"] == signed.minhash
 
 
 def test_search_finds_words_names_and_filters(store) -> None:

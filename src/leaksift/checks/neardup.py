@@ -63,6 +63,7 @@ NEAREST = 3  # representatives a text is diffed against
 MAX_NOTED = 10  # members of one cluster that get their own finding; the rest are counted on the representative
 MAX_TRIES = 3 * MAX_NOTED  # members of one cluster diffed against its representative
 RECENT_WORDS = 1_000_000  # words of recently diffed texts kept between diffs (representatives come back often)
+HEAD_CHARS = 64_000  # of each text read with its signature: most hold their MAX_WORDS words, no second read
 
 
 def words(text: str) -> list[str]:
@@ -261,12 +262,17 @@ class NearDupCheck:
         # Words of recently diffed texts (representatives are diffed again and again): bounded, per run.
         self._recent: OrderedDict[str, list[str]] = OrderedDict()
         self._held = 0
+        self._head: tuple[str, str | None] = ("", None)  # the text being placed, its first HEAD_CHARS characters
 
     def _words_of(self, store: CaseStore, sha256: str) -> list[str]:
         """A text's first MAX_WORDS words (all a diff compares)."""
         ws = self._recent.get(sha256)
         if ws is None:
-            ws = words(store.blob_text(sha256) or "")[:MAX_WORDS]
+            head = self._head[1] if self._head[0] == sha256 else None
+            ws = words(head)[:MAX_WORDS + 1] if head is not None else []
+            if head is None or (len(head) >= HEAD_CHARS and len(ws) <= MAX_WORDS):  # cut short: its last word too
+                ws = words(store.blob_text(sha256) or "")
+            ws = ws[:MAX_WORDS]
             self._recent[sha256] = ws
             self._held += len(ws)
             while self._held > RECENT_WORDS and len(self._recent) > 1:
@@ -280,12 +286,14 @@ class NearDupCheck:
         self._held = 0
         clusters = Clusters()
         births: dict[tuple[str, ...], list[Content]] = {}
-        for row in store.text_blobs(min_chars=MIN_WORDS * 2):
+        # Emails' metadata is not read: only documents have an identity.
+        for row in store.text_blobs(min_chars=MIN_WORDS * 2, text_chars=HEAD_CHARS, email_metadata=False):
             packed = row.get("minhash")
             if packed is None:  # a case read before item phases made signatures: make it here
                 packed = text_signature(row["text"] or "")
             if not packed:
                 continue  # fewer than MIN_WORDS words
+            self._head = (row["sha256"], row["text"])
             digest, sig = unpack_signature(packed)
             content = Content(row["sha256"], row["kind"], row["verified"], identity(row["metadata"] or {}))
             if content.ident is not None:

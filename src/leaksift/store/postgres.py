@@ -340,7 +340,7 @@ class PostgresStore:
         if rows:
             self._write(lambda cur: cur.execute(
                 "UPDATE items SET verdict = v.verdict FROM unnest(%s::text[], %s::text[]) AS v(id, verdict) "
-                "WHERE items.id = v.id", ([k for k, _ in rows], [v for _, v in rows])))
+                "WHERE items.id = v.id AND items.verdict IS DISTINCT FROM v.verdict", ([k for k, _ in rows], [v for _, v in rows])))
 
     def _brief_findings(self, item_id: str, check: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT check_name, effect, evidence FROM findings WHERE item_id = %s"
@@ -392,14 +392,18 @@ class PostgresStore:
                          "WHERE b.message_id = %s AND i.kind = 'email' ORDER BY (i.verdict = 'verified') DESC, "
                          "i.path, i.id", _clean((message_id,)))
 
-    def text_blobs(self, min_chars: int = 1) -> Iterator[dict[str, Any]]:
-        """Distinct contents with some text, streamed: sha256, kind, metadata, whether any copy is verified, and the
-        text's signature (`minhash`) or, where the item phase made none, the text itself."""
+    def text_blobs(self, min_chars: int = 1, text_chars: int = 0,
+                   email_metadata: bool = True) -> Iterator[dict[str, Any]]:
+        """Distinct contents with some text, streamed: sha256, kind, metadata ({} for emails unless
+        `email_metadata`), whether any copy is verified, the text's signature (`minhash`), and its text: all of it
+        where the item phase made no signature, else its first `text_chars` characters (None for 0)."""
+        meta = "b.metadata" if email_metadata else "CASE WHEN i.kind = 'email' THEN NULL ELSE b.metadata END"
         for d in self._stream(
-                "SELECT b.sha256, CASE WHEN b.minhash IS NULL THEN b.text END AS text, b.minhash, b.metadata, i.kind, "
+                "SELECT b.sha256, CASE WHEN b.minhash IS NULL THEN b.text WHEN %s > 0 THEN left(b.text, %s) END "
+                f"AS text, b.minhash, {meta} AS metadata, i.kind, "
                 "EXISTS (SELECT 1 FROM items j WHERE j.sha256 = b.sha256 AND j.verdict = 'verified') AS verified "
                 "FROM blobs b JOIN items i ON i.id = b.best_item "
-                "WHERE length(b.text) >= %s ORDER BY b.sha256", (min_chars,)):
+                "WHERE length(b.text) >= %s ORDER BY b.sha256", (text_chars, text_chars, min_chars)):
             d["metadata"] = json.loads(d["metadata"]) if d["metadata"] else {}
             d["verified"] = bool(d["verified"])
             d["minhash"] = bytes(d["minhash"]) if d["minhash"] is not None else None

@@ -299,8 +299,11 @@ class SQLiteStore:
         return out
 
     def set_verdicts(self, verdicts: dict[str, str]) -> None:
+        # Only rows whose verdict changes: an update rewrites the two indexes holding verdict even to the same value,
+        # and a case check's info findings leave most verdicts as they were.
         with self._tx():
-            self.db.executemany("UPDATE items SET verdict = ? WHERE id = ?", [(v, k) for k, v in verdicts.items()])
+            self.db.executemany("UPDATE items SET verdict = ? WHERE id = ? AND verdict <> ?",
+                                [(v, k, v) for k, v in verdicts.items()])
 
     def _brief_findings(self, item_id: str, check: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT check_name, effect, evidence FROM findings WHERE item_id = ?"
@@ -367,15 +370,18 @@ class SQLiteStore:
                                "i.path, i.id", (message_id,))
         return [dict(r) for r in rows]
 
-    def text_blobs(self, min_chars: int = 1) -> Iterator[dict[str, Any]]:
-        """Distinct contents with some text, streamed: sha256, kind, metadata, whether any copy is verified, and the
-        text's signature (`minhash`) or, where the item phase made none, the text itself."""
+    def text_blobs(self, min_chars: int = 1, text_chars: int = 0,
+                   email_metadata: bool = True) -> Iterator[dict[str, Any]]:
+        """Distinct contents with some text, streamed: sha256, kind, metadata ({} for emails unless
+        `email_metadata`), whether any copy is verified, the text's signature (`minhash`), and its text: all of it
+        where the item phase made no signature, else its first `text_chars` characters (None for 0)."""
         cur = self.db.cursor()
-        cur.execute("SELECT b.sha256, CASE WHEN b.minhash IS NULL THEN b.text END AS text, b.minhash, b.metadata, "
-                    "i.kind, "
+        meta = "b.metadata" if email_metadata else "CASE WHEN i.kind = 'email' THEN NULL ELSE b.metadata END"
+        cur.execute("SELECT b.sha256, CASE WHEN b.minhash IS NULL THEN b.text WHEN ? > 0 THEN substr(b.text, 1, ?) "
+                    f"END AS text, b.minhash, {meta} AS metadata, i.kind, "
                     "EXISTS (SELECT 1 FROM items j WHERE j.sha256 = b.sha256 AND j.verdict = 'verified') AS verified "
                     "FROM blobs b JOIN items i ON i.id = b.best_item "
-                    "WHERE length(b.text) >= ? ORDER BY b.sha256", (min_chars,))
+                    "WHERE length(b.text) >= ? ORDER BY b.sha256", (text_chars, text_chars, min_chars))
         while rows := cur.fetchmany(500):
             for r in rows:
                 d = dict(r)
