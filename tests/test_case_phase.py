@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import ClassVar, Iterator
@@ -23,14 +24,44 @@ PARENT = os.getpid()
 
 
 class MarkEveryEmail:
-    """A case check that reads no verdicts and says which process it ran in."""
+    """A case check that reads no verdicts and says which process it ran in (also in the case's meta, as it
+    begins)."""
 
     name: ClassVar[str] = "test_mark"
     reads_verdicts: ClassVar[bool] = False
 
     def run(self, store: CaseStore, ctx: CheckContext) -> Iterator[tuple[str, Finding]]:
+        store.set_meta(f"{self.name}_began", str(os.getpid()))
         for item_id in store.item_ids("email"):
             yield item_id, Finding(self.name, "marked", "info", {"pid": os.getpid()})
+
+
+def _wait_for(store: CaseStore, name: str) -> None:
+    """Until the check `name` has begun, in whichever process (60 s at most)."""
+    deadline = time.monotonic() + 60
+    while store.get_meta(f"{name}_began") is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+class WaitsForTheMark:
+    """A check that reads verdicts (so runs in this process) and ends only once test_mark has begun: this process
+    then has no aside check left to take, and test_mark runs in the second one."""
+
+    name: ClassVar[str] = "test_waits"
+
+    def run(self, store: CaseStore, ctx: CheckContext) -> Iterator[tuple[str, Finding]]:
+        _wait_for(store, MarkEveryEmail.name)
+        return iter(())
+
+
+class SlowAside(MarkEveryEmail):
+    """Reads no verdicts, and ends only once test_mark has begun elsewhere."""
+
+    name: ClassVar[str] = "test_slow"
+
+    def run(self, store: CaseStore, ctx: CheckContext) -> Iterator[tuple[str, Finding]]:
+        _wait_for(store, MarkEveryEmail.name)
+        yield from super().run(store, ctx)
 
 
 class FailsAside(MarkEveryEmail):
@@ -81,7 +112,7 @@ def test_second_process_runs_them_and_a_failure_there_falls_back(tmp_path: Path)
     build_sample(tmp_path / "leak", keys_out=tmp_path / "keys.zone", emails=40, documents=12)
     db = tmp_path / "case.db"
     scan_dump(tmp_path / "leak", db, checks=False)
-    checks = [*default_case_checks(), MarkEveryEmail(), FailsAside()]
+    checks = [*default_case_checks(), WaitsForTheMark(), MarkEveryEmail(), FailsAside()]
     store = open_store(db)
     try:
         run_case_checks(store, CheckContext(), checks, beside=tmp_path / "scratch", beside_min_items=0)
@@ -106,9 +137,30 @@ def test_a_small_case_runs_its_checks_in_this_process(tmp_path: Path) -> None:
         n = store.count_items()
         assert n == len(store.item_ids()) > 0
         for least in (n + 1, n):
-            run_case_checks(store, CheckContext(), [*default_case_checks(), MarkEveryEmail()],
+            store.db.execute("DELETE FROM meta WHERE key = 'test_mark_began'")
+            wait = [WaitsForTheMark()] if least == n else []  # serially, test_mark runs after it
+            run_case_checks(store, CheckContext(), [*default_case_checks(), *wait, MarkEveryEmail()],
                             beside=tmp_path / "scratch", beside_min_items=least)
             pids.append({ev["pid"] for _, ev in store.findings_of("test_mark")})
     finally:
         store.close()
     assert pids[0] == {PARENT} and pids[1] and PARENT not in pids[1]
+
+
+def test_this_process_takes_the_checks_the_second_one_has_not_begun(tmp_path: Path) -> None:
+    """Two checks that read no verdicts, one of which waits for the other to begin: they can end only if each
+    process runs one of them, as this one takes what the second has not claimed once its own checks are done."""
+    build_sample(tmp_path / "leak", keys_out=tmp_path / "keys.zone", emails=40, documents=12)
+    db = tmp_path / "case.db"
+    scan_dump(tmp_path / "leak", db, checks=False)
+    store = open_store(db)
+    try:
+        t0 = time.monotonic()
+        run_case_checks(store, CheckContext(), [SlowAside(), MarkEveryEmail()], beside=tmp_path / "scratch",
+                        beside_min_items=0)
+        assert time.monotonic() - t0 < 50  # neither waited out its 60 s
+    finally:
+        store.close()
+    pids = [{ev["pid"] for ev in _findings(db, name)} for name in (SlowAside.name, MarkEveryEmail.name)]
+    assert all(len(p) == 1 for p in pids) and pids[0] != pids[1] and PARENT in pids[0] | pids[1]
+    assert list((tmp_path / "scratch").iterdir()) == []  # spills and claims removed

@@ -23,7 +23,7 @@ class FakeStore:
         self.docs = docs
         self.reads = 0
 
-    def items_with_metadata(self, key: str):  # noqa: ANN201
+    def items_with_metadata(self, key: str, emails: bool = True):  # noqa: ANN201
         for d in self.docs:
             if key in d["metadata"]:
                 self.reads += 1

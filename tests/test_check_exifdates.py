@@ -15,7 +15,7 @@ class FakeStore:
                       "verdict": "consistent", "parent": "m", "metadata": {"exif": {"exif": exif}}}
         self.message = {"id": "m", "kind": "email", "date": sent}
 
-    def items_with_metadata(self, key: str):  # noqa: ANN201
+    def items_with_metadata(self, key: str, emails: bool = True):  # noqa: ANN201
         return iter([self.photo] if key == "exif" else [])
 
     def item(self, item_id: str):  # noqa: ANN201

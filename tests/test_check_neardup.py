@@ -170,7 +170,10 @@ class TextStore:
     def __init__(self, texts: dict[str, str], kind: str = "email") -> None:
         self.texts, self.kind, self.blob_reads = texts, kind, 0
 
-    def text_blobs(self, min_chars: int = 1, text_chars: int = 0, email_metadata: bool = True):  # noqa: ANN201
+    def text_blobs(self, min_chars: int = 1, text_chars: int = 0, email_metadata: bool = True,  # noqa: ANN201
+                   emails: bool = True):
+        if not emails and self.kind == "email":
+            return
         for sha in sorted(self.texts):
             text = self.texts[sha]
             yield {"sha256": sha, "text": text[:text_chars] if text_chars else None, "metadata": {},

@@ -10,7 +10,7 @@ class FakeStore:
     def __init__(self, docs: list[dict]) -> None:
         self.docs = docs
 
-    def items_with_metadata(self, key: str):  # noqa: ANN201
+    def items_with_metadata(self, key: str, emails: bool = True):  # noqa: ANN201
         return iter(self.docs if key == "app" else [])
 
 

@@ -183,6 +183,7 @@ def test_case_check_reads(store) -> None:
     store.add_findings("id0001", [Finding("dkim", "ok", "proves", {"status": "verified"})], "verified")
     assert [d["id"] for d in store.items_with_metadata("received")] == ["id0001", "id0002"]
     assert list(store.items_with_metadata("comment")) == []  # a null value is no value
+    assert list(store.items_with_metadata("received", emails=False)) == []  # what document checks read
     assert [d["id"] for d in store.delivered_emails()] == ["id0001", "id0002"]
     assert [d["id"] for d in store.descendants("arc")] == ["id0001", "id0002"]
     assert [d["in_reply_to"] for d in store.replies()] == ["<1@campaign.example>"]

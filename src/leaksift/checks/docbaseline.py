@@ -169,7 +169,7 @@ class Baseline:
 def documents(store: CaseStore) -> Iterator[dict[str, Any]]:
     """Each document once (read under the first metadata key it has), streamed."""
     for i, key in enumerate(METADATA_KEYS):
-        for doc in store.items_with_metadata(key):
+        for doc in store.items_with_metadata(key, emails=False):
             meta = doc["metadata"]
             if doc["kind"] in ("document", "attachment") and not any(k in meta for k in METADATA_KEYS[:i]):
                 yield doc

@@ -41,7 +41,7 @@ class ExifDatesCheck:
     reads_verdicts: ClassVar[bool] = False  # item-phase data only: may run beside the other case checks
 
     def run(self, store: CaseStore, ctx: CheckContext) -> Iterator[tuple[str, Finding]]:
-        for img in store.items_with_metadata("exif"):
+        for img in store.items_with_metadata("exif", emails=False):
             taken = _taken(img["metadata"])
             if taken is None or not img.get("parent"):
                 continue

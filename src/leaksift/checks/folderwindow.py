@@ -35,7 +35,7 @@ class FolderWindowCheck:
     def run(self, store: CaseStore, ctx: CheckContext) -> Iterator[tuple[str, Finding]]:
         folders: dict[str, dict[str, tuple[datetime, datetime | None]]] = defaultdict(dict)
         for key in METADATA_KEYS:
-            for doc in store.items_with_metadata(key):
+            for doc in store.items_with_metadata(key, emails=False):
                 if doc["kind"] not in ("document", "attachment"):
                     continue
                 c = claims(doc["metadata"])

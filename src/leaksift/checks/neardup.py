@@ -253,10 +253,11 @@ def shown_changes(changes: list[dict[str, str]], flip: bool = False) -> str:
     return "; ".join(f"“{x or '∅'}” → “{y or '∅'}”" for x, y in pairs)
 
 
-class NearDupCheck:
-    """A case check: runs once the whole dump is in the store, after the verdicts that prove items."""
+class _NearDup:
+    """What both parts share: the texts of the case as contents with signatures, and the diff of a pair."""
 
     name: ClassVar[str] = "neardup"
+    reads_verdicts: ClassVar[bool] = True
 
     def __init__(self) -> None:
         # Words of recently diffed texts (representatives are diffed again and again): bounded, per run.
@@ -281,13 +282,14 @@ class NearDupCheck:
             self._recent.move_to_end(sha256)
         return ws
 
-    def run(self, store: CaseStore, ctx: CheckContext) -> Iterator[tuple[str, Finding]]:
+    def _contents(self, store: CaseStore, emails: bool) -> Iterator[tuple[Content, int, np.ndarray]]:
+        """Each distinct text of MIN_WORDS words or more, in sha256 order, with the digest of its words and its
+        signature; emails' metadata is not read (only documents have an identity), nor emails at all unless
+        `emails`. Whether a copy is verified is read only by a part that reads verdicts."""
         self._recent.clear()
         self._held = 0
-        clusters = Clusters()
-        births: dict[tuple[str, ...], list[Content]] = {}
-        # Emails' metadata is not read: only documents have an identity.
-        for row in store.text_blobs(min_chars=MIN_WORDS * 2, text_chars=HEAD_CHARS, email_metadata=False):
+        for row in store.text_blobs(min_chars=MIN_WORDS * 2, text_chars=HEAD_CHARS, email_metadata=False,
+                                    emails=emails):
             packed = row.get("minhash")
             if packed is None:  # a case read before item phases made signatures: make it here
                 packed = text_signature(row["text"] or "")
@@ -295,45 +297,8 @@ class NearDupCheck:
                 continue  # fewer than MIN_WORDS words
             self._head = (row["sha256"], row["text"])
             digest, sig = unpack_signature(packed)
-            content = Content(row["sha256"], row["kind"], row["verified"], identity(row["metadata"] or {}))
-            if content.ident is not None:
-                group = births.setdefault(content.ident[0], [])
-                for other in group:
-                    yield from self._pair(store, other, content)
-                keep(group, content)
-            yield from self._cluster(store, clusters, content, digest, sig)
-        for rep_sha, size, members in clusters.clusters():
-            others = "another text" if size == 2 else f"{size - 1} other texts"
-            finding = Finding(self.name, f"This text stands for a cluster of near-duplicates: {others} in this "
-                                         "case share most of its wording (a template, a mailing or a thread).",
-                              "info", {"representative": rep_sha, "cluster_size": size, "members_noted": members,
-                                       "join_jaccard": JOIN_JACCARD})
-            for loc in store.locations(rep_sha):
-                yield loc["id"], finding
-
-    def _cluster(self, store: CaseStore, clusters: Clusters, content: Content, digest: int,
-                 sig: np.ndarray) -> Iterator[tuple[str, Finding]]:
-        """Place one text: noted against each near representative the word diff confirms (a chain of drafts has
-        several), counted in the closest cluster, or a representative of its own when no diff confirms. Its words
-        are read only when there is a representative to diff it against."""
-        near, keys = clusters.nearest(sig)
-        if any(digest == clusters.digests[idx] for idx in near):
-            return  # the same words in other bytes: says nothing about the text
-        joined = False
-        for idx in near:
-            rep = clusters.reps[idx]
-            if same_birth(rep, content) or not clusters.may_diff(idx):
-                if not joined:  # judged by the identity groups, or a large cluster already noted enough
-                    clusters.join(idx)
-                    joined = True
-                continue
-            found = list(self._pair(store, rep, content, members_only=True))
-            if found:
-                clusters.join(idx, noted=content.sha256, count=not joined)
-                joined = True
-                yield from found
-        if not joined:  # no cluster close enough: its own, so that its own near copies still find it
-            clusters.add(content, sig, keys, digest)
+            yield (Content(row["sha256"], row["kind"], bool(row["verified"]) and self.reads_verdicts,
+                           identity(row["metadata"] or {})), digest, sig)
 
     def _pair(self, store: CaseStore, a: Content, b: Content,
               members_only: bool = False) -> Iterator[tuple[str, Finding]]:
@@ -384,4 +349,70 @@ class NearDupCheck:
                                                f"differs: {shown}.", "info", evidence)
 
 
-CHECKS = [NearDupCheck]
+class NearDupCopies(_NearDup):
+    """Documents that claim one birth (creator and creation time), compared with each other: doctored copies of
+    verified documents and versions. Reads verdicts: runs after those that prove items."""
+
+    def run(self, store: CaseStore, ctx: CheckContext) -> Iterator[tuple[str, Finding]]:
+        births: dict[tuple[str, ...], list[Content]] = {}
+        for content, _, _ in self._contents(store, emails=False):
+            if content.ident is not None:
+                group = births.setdefault(content.ident[0], [])
+                for other in group:
+                    yield from self._pair(store, other, content)
+                keep(group, content)
+
+
+class NearDupClusters(_NearDup):
+    """Every text (emails included) placed in a cluster of near-duplicates. Its findings are info and come from
+    the item phase's data alone, so it may run beside the checks that read verdicts. Same name as the copies
+    part: the case keeps one `neardup` check, in two parts."""
+
+    reads_verdicts: ClassVar[bool] = False
+
+    def run(self, store: CaseStore, ctx: CheckContext) -> Iterator[tuple[str, Finding]]:
+        clusters = Clusters()
+        for content, digest, sig in self._contents(store, emails=True):
+            yield from self._cluster(store, clusters, content, digest, sig)
+        for rep_sha, size, members in clusters.clusters():
+            others = "another text" if size == 2 else f"{size - 1} other texts"
+            finding = Finding(self.name, f"This text stands for a cluster of near-duplicates: {others} in this "
+                                         "case share most of its wording (a template, a mailing or a thread).",
+                              "info", {"representative": rep_sha, "cluster_size": size, "members_noted": members,
+                                       "join_jaccard": JOIN_JACCARD})
+            for loc in store.locations(rep_sha):
+                yield loc["id"], finding
+
+    def _cluster(self, store: CaseStore, clusters: Clusters, content: Content, digest: int,
+                 sig: np.ndarray) -> Iterator[tuple[str, Finding]]:
+        """Place one text: noted against each near representative the word diff confirms (a chain of drafts has
+        several), counted in the closest cluster, or a representative of its own when no diff confirms. Its words
+        are read only when there is a representative to diff it against."""
+        near, keys = clusters.nearest(sig)
+        if any(digest == clusters.digests[idx] for idx in near):
+            return  # the same words in other bytes: says nothing about the text
+        joined = False
+        for idx in near:
+            rep = clusters.reps[idx]
+            if same_birth(rep, content) or not clusters.may_diff(idx):
+                if not joined:  # judged by the identity groups, or a large cluster already noted enough
+                    clusters.join(idx)
+                    joined = True
+                continue
+            found = list(self._pair(store, rep, content, members_only=True))
+            if found:
+                clusters.join(idx, noted=content.sha256, count=not joined)
+                joined = True
+                yield from found
+        if not joined:  # no cluster close enough: its own, so that its own near copies still find it
+            clusters.add(content, sig, keys, digest)
+
+class NearDupCheck(_NearDup):
+    """Both parts in one run, copies then clusters (the case phase runs them as two checks of one name)."""
+
+    def run(self, store: CaseStore, ctx: CheckContext) -> Iterator[tuple[str, Finding]]:
+        yield from NearDupCopies().run(store, ctx)
+        yield from NearDupClusters().run(store, ctx)
+
+
+CHECKS = [NearDupCopies, NearDupClusters]

@@ -27,7 +27,7 @@ class RsidCheck:
         roots: dict[str, list[dict]] = defaultdict(list)
         by_rsid: dict[str, list[str]] = defaultdict(list)
         docs: dict[str, dict] = {}
-        for doc in store.items_with_metadata("rsids"):
+        for doc in store.items_with_metadata("rsids", emails=False):
             meta = doc["metadata"]
             if doc["sha256"] in docs:
                 continue  # the same bytes elsewhere are copies, not relatives

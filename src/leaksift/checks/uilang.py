@@ -81,7 +81,7 @@ class UiLanguageCheck:
         docs = []
         seen: set[str] = set()
         for key in ("app", "doc_summary"):
-            for d in store.items_with_metadata(key):
+            for d in store.items_with_metadata(key, emails=False):
                 lang = label_language(_labels(d["metadata"]))
                 if lang and d["sha256"] not in seen:
                     seen.add(d["sha256"])

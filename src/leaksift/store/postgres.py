@@ -26,7 +26,7 @@ from ..keys import KeyRecord
 from ..model import Finding, ItemRecord
 from .base import SearchHit, SourceState, Summary
 from .rows import BLOB_COLUMNS, ITEM_COLUMNS, blob_params, finding_dict, finding_params, grow_thread, item_dict
-from .rows import finding_rows, item_params, thread_links
+from .rows import AND_NOT_EMAIL, finding_rows, item_params, thread_links
 from .rows import dumps, like_escape, like_prefix, now
 
 SCHEMA_VERSION = "1"
@@ -350,11 +350,12 @@ class PostgresStore:
         return [{"check": f["check_name"], "effect": f["effect"], "evidence": json.loads(f["evidence"] or "{}")}
                 for f in self._all(sql + " ORDER BY id", args)]
 
-    def items_with_metadata(self, key: str) -> Iterator[dict[str, Any]]:
-        """Items whose content metadata has this top-level key, with their metadata, streamed."""
+    def items_with_metadata(self, key: str, emails: bool = True) -> Iterator[dict[str, Any]]:
+        """Items whose content metadata has this top-level key, with their metadata, streamed; emails too unless
+        `emails` is False (a document check need not read every message's headers)."""
         for d in self._stream("SELECT i.id, i.path, i.kind, i.sha256, i.verdict, i.parent, b.metadata FROM items i "
                               f"JOIN blobs b ON b.sha256 = i.sha256 WHERE {_json_has('b.metadata')} "
-                              "ORDER BY i.path, i.id", (_like_key(key), key)):
+                              f"{'' if emails else AND_NOT_EMAIL}ORDER BY i.path, i.id", (_like_key(key), key)):
             d["metadata"] = json.loads(d["metadata"] or "{}")
             yield d
 
@@ -392,18 +393,20 @@ class PostgresStore:
                          "WHERE b.message_id = %s AND i.kind = 'email' ORDER BY (i.verdict = 'verified') DESC, "
                          "i.path, i.id", _clean((message_id,)))
 
-    def text_blobs(self, min_chars: int = 1, text_chars: int = 0,
-                   email_metadata: bool = True) -> Iterator[dict[str, Any]]:
+    def text_blobs(self, min_chars: int = 1, text_chars: int = 0, email_metadata: bool = True,
+                   emails: bool = True) -> Iterator[dict[str, Any]]:
         """Distinct contents with some text, streamed: sha256, kind, metadata ({} for emails unless
         `email_metadata`), whether any copy is verified, the text's signature (`minhash`), and its text: all of it
-        where the item phase made no signature, else its first `text_chars` characters (None for 0)."""
+        where the item phase made no signature, else its first `text_chars` characters (None for 0). No emails
+        unless `emails`."""
         meta = "b.metadata" if email_metadata else "CASE WHEN i.kind = 'email' THEN NULL ELSE b.metadata END"
         for d in self._stream(
                 "SELECT b.sha256, CASE WHEN b.minhash IS NULL THEN b.text WHEN %s > 0 THEN left(b.text, %s) END "
                 f"AS text, b.minhash, {meta} AS metadata, i.kind, "
                 "EXISTS (SELECT 1 FROM items j WHERE j.sha256 = b.sha256 AND j.verdict = 'verified') AS verified "
                 "FROM blobs b JOIN items i ON i.id = b.best_item "
-                "WHERE length(b.text) >= %s ORDER BY b.sha256", (text_chars, text_chars, min_chars)):
+                f"WHERE length(b.text) >= %s {'' if emails else AND_NOT_EMAIL}ORDER BY b.sha256",
+                (text_chars, text_chars, min_chars)):
             d["metadata"] = json.loads(d["metadata"]) if d["metadata"] else {}
             d["verified"] = bool(d["verified"])
             d["minhash"] = bytes(d["minhash"]) if d["minhash"] is not None else None

@@ -15,6 +15,8 @@ BLOB_COLUMNS = ("sha256", "size", "mime", "best_item", "complete", "text", "meta
 ITEM_COLUMNS = ("id", "path", "parent", "source", "depth", "kind", "mime", "sha256", "size", "transforms",
                 "location", "error_reason", "error", "is_container", "children_expected",
                 "children_emitted", "children_failed", "verdict")
+# A filter on items `i` for the reads of document checks: emails' metadata is their headers.
+AND_NOT_EMAIL = "AND i.kind <> 'email' "
 # Columns holding JSON text, decoded when an item is read back.
 JSON_COLUMNS = ("transforms", "location", "metadata", "to_addrs", "cc_addrs", "refs")
 

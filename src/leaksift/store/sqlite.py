@@ -13,7 +13,7 @@ from ..keys import KeyRecord
 from ..model import Finding, ItemRecord
 from .base import SearchHit, SourceState, Summary
 from .rows import BLOB_COLUMNS, ITEM_COLUMNS, blob_params, finding_dict, finding_params, finding_rows, item_dict
-from .rows import item_params
+from .rows import AND_NOT_EMAIL, item_params
 from .rows import dumps as _dumps
 from .rows import like_prefix as _like_prefix
 from .rows import now as _now
@@ -313,12 +313,13 @@ class SQLiteStore:
         return [{"check": f["check_name"], "effect": f["effect"], "evidence": json.loads(f["evidence"] or "{}")}
                 for f in self.db.execute(sql + " ORDER BY id", args)]
 
-    def items_with_metadata(self, key: str) -> Iterator[dict[str, Any]]:
-        """Items whose content metadata has this top-level key, with their metadata, streamed."""
+    def items_with_metadata(self, key: str, emails: bool = True) -> Iterator[dict[str, Any]]:
+        """Items whose content metadata has this top-level key, with their metadata, streamed; emails too unless
+        `emails` is False (a document check need not read every message's headers)."""
         cur = self.db.cursor()
         cur.execute("SELECT i.id, i.path, i.kind, i.sha256, i.verdict, i.parent, b.metadata FROM items i "
                     "JOIN blobs b ON b.sha256 = i.sha256 WHERE json_extract(b.metadata, ?) IS NOT NULL "
-                    "ORDER BY i.path, i.id", (f"$.{key}",))
+                    f"{'' if emails else AND_NOT_EMAIL}ORDER BY i.path, i.id", (f"$.{key}",))
         while rows := cur.fetchmany(500):
             for r in rows:
                 d = dict(r)
@@ -370,18 +371,20 @@ class SQLiteStore:
                                "i.path, i.id", (message_id,))
         return [dict(r) for r in rows]
 
-    def text_blobs(self, min_chars: int = 1, text_chars: int = 0,
-                   email_metadata: bool = True) -> Iterator[dict[str, Any]]:
+    def text_blobs(self, min_chars: int = 1, text_chars: int = 0, email_metadata: bool = True,
+                   emails: bool = True) -> Iterator[dict[str, Any]]:
         """Distinct contents with some text, streamed: sha256, kind, metadata ({} for emails unless
         `email_metadata`), whether any copy is verified, the text's signature (`minhash`), and its text: all of it
-        where the item phase made no signature, else its first `text_chars` characters (None for 0)."""
+        where the item phase made no signature, else its first `text_chars` characters (None for 0). No emails
+        unless `emails`."""
         cur = self.db.cursor()
         meta = "b.metadata" if email_metadata else "CASE WHEN i.kind = 'email' THEN NULL ELSE b.metadata END"
         cur.execute("SELECT b.sha256, CASE WHEN b.minhash IS NULL THEN b.text WHEN ? > 0 THEN substr(b.text, 1, ?) "
                     f"END AS text, b.minhash, {meta} AS metadata, i.kind, "
                     "EXISTS (SELECT 1 FROM items j WHERE j.sha256 = b.sha256 AND j.verdict = 'verified') AS verified "
                     "FROM blobs b JOIN items i ON i.id = b.best_item "
-                    "WHERE length(b.text) >= ? ORDER BY b.sha256", (text_chars, text_chars, min_chars))
+                    f"WHERE length(b.text) >= ? {'' if emails else AND_NOT_EMAIL}ORDER BY b.sha256",
+                    (text_chars, text_chars, min_chars))
         while rows := cur.fetchmany(500):
             for r in rows:
                 d = dict(r)
