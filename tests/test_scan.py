@@ -267,3 +267,37 @@ def test_idle_workers_outlive_a_slow_file(tmp_path: Path) -> None:
     stats = scan_dump(dump, tmp_path / "case.db", jobs=6, registry_factory=crashy_registry)
     rows = export_lines(tmp_path / "case.db")
     assert stats.crashed == [] and len(rows) == 6 and all(r["error"] is None for r in rows)
+
+
+def test_a_worker_reads_on_while_the_writer_is_busy_within_a_bound() -> None:
+    """A worker's sender holds what the writer has not taken yet, by bytes rather than by message: many small
+    sources' messages (more than the pipe holds) wait without stopping the reading thread, and past the bound
+    put() waits until the writer reads."""
+    import multiprocessing
+
+    from leaksift.scan import _Sender
+
+    reader, writer = multiprocessing.Pipe(duplex=False)
+    sender = _Sender(writer)
+    msgs = [("done", 0, f"box/{i}.eml", [b"x" * 1000]) for i in range(500)]  # ~500 KB, the pipe holds 64 KB
+    putter = threading.Thread(target=lambda: [sender.put(m) for m in msgs], daemon=True)
+    putter.start()
+    putter.join(2.0)
+    assert not putter.is_alive()  # with a queue of 2 messages, put() waited for a reader not reading yet
+    got = [reader.recv() for _ in msgs]
+    assert got == msgs  # in order, none lost
+    sender.close()
+
+    class Small(_Sender):
+        MAX_WAITING = 20_000
+
+    reader, writer = multiprocessing.Pipe(duplex=False)
+    small = Small(writer)
+    putter = threading.Thread(target=lambda: [small.put(m) for m in msgs], daemon=True)
+    putter.start()
+    putter.join(1.0)
+    assert putter.is_alive()  # bounded: it waits for the writer
+    got = [reader.recv() for _ in msgs]
+    putter.join(5)
+    assert not putter.is_alive() and got == msgs
+    small.close()

@@ -16,7 +16,6 @@ import heapq
 import multiprocessing as mp
 import os
 import pickle
-import queue
 import shutil
 import stat
 import tempfile
@@ -167,27 +166,49 @@ class _Sender:
     holding it stopped every other worker.)
     """
 
-    DEPTH = 2  # batches waiting here, pickled
+    # Pickled messages waiting here, at most (one always fits): reading goes on while the writer commits (a few
+    # tenths of a second), when a message each small source would fill a queue of a few messages at once.
+    MAX_WAITING = 32 << 20
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
-        self.waiting: queue.Queue[bytes | None] = queue.Queue(maxsize=self.DEPTH)
+        self.cond = threading.Condition()
+        self.waiting: deque[bytes | None] = deque()
+        self.bytes = 0
         self.thread = threading.Thread(target=self._send_all, daemon=True)
         self.thread.start()
 
     def put(self, msg: tuple) -> None:
-        self.waiting.put(pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL))  # here: a bad record fails here
+        data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)  # here: a bad record fails here
+        with self.cond:
+            while self.waiting and self.bytes + len(data) > self.MAX_WAITING:
+                self.cond.wait()
+            self.waiting.append(data)
+            self.bytes += len(data)
+            self.cond.notify_all()
 
     def close(self) -> None:
-        self.waiting.put(None)
+        with self.cond:
+            self.waiting.append(None)
+            self.cond.notify_all()
         self.thread.join()
 
     def _send_all(self) -> None:
-        while (data := self.waiting.get()) is not None:
+        while True:
+            with self.cond:
+                while not self.waiting:
+                    self.cond.wait()
+                data = self.waiting[0]
+            if data is None:
+                return
             try:
                 self.conn.send_bytes(data)
             except OSError:  # the writer has gone: a killed scan must not leave workers behind
                 os._exit(1)
+            with self.cond:
+                self.waiting.popleft()
+                self.bytes -= len(data)
+                self.cond.notify_all()
 
 
 def _worker(wid: int, root: str, limits: Limits, tmp_dir: str, tasks: Any, results: Any, parent_pid: int,
@@ -430,10 +451,10 @@ class _Pool:
     """Worker processes, each with its own pipes for tasks and for results, so the writer always knows who reads
     what, and a worker that dies mid-message costs no one else.
 
-    Each worker holds up to PREFETCH sources, so it never waits for the writer between two small files.
+    Each worker holds up to PREFETCH sources (or PREFETCH_BYTES of them), so it reads on while the writer commits.
     """
 
-    PREFETCH = 3
+    PREFETCH = 256
     PREFETCH_BYTES = 1 << 20
     DEAD_GRACE = 2.0  # seconds a dead worker's channel may stay open (held by some other process) before reaping
 
