@@ -13,6 +13,7 @@ shared machine whose speed drifts for minutes at a time, a drift that is steady 
 not. Every round's scans are in the output, and so is each round's own ratio.
 
 Usage: .venv/bin/python bench/scale.py [--emails 100000] [--documents 5000] [--rounds 2] [--executors local,dask]
+       [--memory-only]  (only the 2-job scans at both sizes: peak memory of readers, writer, case process)
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def sampled_scan(leak: Path, keys: Path, db: Path, jobs: int, executor: str) -> 
     me = psutil.Process()
     peaks: dict[int, int] = {}
     cpu: dict[int, float] = {}  # last seen user+system seconds: on a shared machine, the cost that load cannot hide
+    first_seen: dict[int, float] = {}  # seconds into the scan: the case phase's second process comes last
     stop = threading.Event()
 
     def sample() -> None:
@@ -74,6 +76,7 @@ def sampled_scan(leak: Path, keys: Path, db: Path, jobs: int, executor: str) -> 
         while not stop.is_set():
             for p in me.children(recursive=True):
                 try:
+                    first_seen.setdefault(p.pid, time.monotonic() - t0)
                     peaks[p.pid] = max(peaks.get(p.pid, 0), peak_rss(p))
                     times = p.cpu_times()
                     cpu[p.pid] = times.user + times.system
@@ -101,7 +104,12 @@ def sampled_scan(leak: Path, keys: Path, db: Path, jobs: int, executor: str) -> 
     stats["cpu_writer_s"] = round(sum(v for p, v in cpu.items() if p in writer), 2)
     stats["cpu_workers_s"] = round(sum(v for p, v in cpu.items() if p not in writer), 2)
     stats["peak_rss_writer_mb"] = round(max((peaks[p] for p in writer), default=0) / 2**20)
-    stats["peak_rss_worker_mb"] = round(max((v for p, v in peaks.items() if p not in writer), default=0) / 2**20)
+    # Processes that began after the per-item phase: the case phase's second process (it holds the near-duplicate
+    # index, which grows with the case), not a reader.
+    case = {p for p, t in first_seen.items() if p not in writer and t > stats["ingest_seconds"]}
+    stats["peak_rss_worker_mb"] = round(max((v for p, v in peaks.items() if p not in writer | case), default=0)
+                                        / 2**20)
+    stats["peak_rss_case_process_mb"] = round(max((peaks[p] for p in case), default=0) / 2**20)
     return stats
 
 
@@ -205,7 +213,11 @@ def main() -> None:
     ap.add_argument("--documents", type=int, default=5_000)
     ap.add_argument("--rounds", type=int, default=2, help="scans of each configuration, in ABBA order")
     ap.add_argument("--executors", default="local,dask", help="which to measure, comma-separated")
+    ap.add_argument("--memory-only", action="store_true", help="only the 2-job scans at both sizes, for memory")
     args = ap.parse_args()
+    if args.memory_only:
+        print(json.dumps(memory_only(args), indent=1))
+        return
     load_before = os.getloadavg()
     runs: dict[str, dict] = {}
     sizes = [(args.emails, args.documents), (max(40, args.emails // 4), max(24, args.documents // 4))]
@@ -251,10 +263,31 @@ def main() -> None:
             # Cores the scan really got: on a shared machine, the ceiling of any speed-up.
             result[f"{name}_cores_used"] = round((r["cpu_writer_s"] + r["cpu_workers_s"] + r["cpu_bench_s"])
                                                  / r["wall_s"], 2)
-        q = runs[f"{kind}-2-quarter"]
-        result[f"{kind}_worker_rss_growth_for_4x_dump"] = round(two["peak_rss_worker_mb"] / q["peak_rss_worker_mb"], 2)
-        result[f"{kind}_writer_rss_growth_for_4x_dump"] = round(two["peak_rss_writer_mb"] / q["peak_rss_writer_mb"], 2)
+        result.update(growth(kind, two, runs[f"{kind}-2-quarter"]))
     print(json.dumps(result, indent=1))
+
+
+def growth(kind: str, full: dict, quarter: dict) -> dict:
+    """Peak memory at the full size over the quarter size, per role: readers, writer, case phase's second process."""
+    out = {}
+    for role in ("worker", "writer", "case_process"):
+        a, b = full.get(f"peak_rss_{role}_mb", 0), quarter.get(f"peak_rss_{role}_mb", 0)
+        out[f"{kind}_{role}_rss_growth_for_4x_dump"] = round(a / b, 2) if a and b else None
+    return out
+
+
+def memory_only(args: argparse.Namespace) -> dict:
+    """The 2-job (2-worker) scans at both sizes, once each: peak memory per role, not speed."""
+    sizes = [(args.emails, args.documents), (max(40, args.emails // 4), max(24, args.documents // 4))]
+    result: dict = {"emails": sizes[0][0], "documents": sizes[0][1], "runs": {}}
+    for kind in [k for k in ("local", "dask") if k in args.executors.split(",")]:
+        scans = []
+        for size, tag in zip(sizes, ("", "-q")):
+            dump = build_dump(*size)
+            scans.append(run_executor(kind, 2, dump / "leak", dump / "keys.zone", OUT / f"scale-{kind}-2{tag}.db"))
+        result["runs"][f"{kind}-2"], result["runs"][f"{kind}-2-quarter"] = scans
+        result.update(growth(kind, *scans))
+    return result
 
 
 if __name__ == "__main__":

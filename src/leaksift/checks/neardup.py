@@ -12,7 +12,10 @@ stamp are the same save of the same file, so their text cannot differ unless one
 | near-duplicate of a cluster's representative text, no shared identity | info | drafts, templates, forwarded text, re-typed copies |
 | representative of a cluster of N near-duplicates | info | a template (newsletters, notifications, mail merge), a thread quoting itself |
 
-How it scales (one pass over the case's texts, streamed):
+How it scales (streamed passes over the case's texts, in two parts of one `neardup` check):
+- `NearDupCopies` reads verdicts (which copy is verified) and only documents; `NearDupClusters` reads every text
+  but no verdict, and its findings are info: it may run in the case phase's second process, beside the checks
+  that read verdicts. Each text's first HEAD_CHARS characters come with its signature, so most are read once.
 - Documents that share a birth (creator and creation time) are grouped by that key and compared with each other
   (a group keeps at most MAX_CANDIDATES members, verified ones first): the doctored-copy and version findings come
   from these exact groups, not from chance collisions of signatures, so they do not depend on which text came first.
