@@ -166,8 +166,8 @@ class _Sender:
     holding it stopped every other worker.)
     """
 
-    # Pickled messages waiting here, at most (one always fits): reading goes on while the writer commits (a few
-    # tenths of a second), when a message each small source would fill a queue of a few messages at once.
+    # Bytes of pickled messages that may wait here (one message always fits): reading goes on while the writer
+    # commits (a few tenths of a second); a queue of a few messages, one per small source, filled in milliseconds.
     MAX_WAITING = 32 << 20
 
     def __init__(self, conn: Any) -> None:

@@ -410,8 +410,11 @@ class NearDupClusters(_NearDup):
         if not joined:  # no cluster close enough: its own, so that its own near copies still find it
             clusters.add(content, sig, keys, digest)
 
-class NearDupCheck(_NearDup):
+
+class NearDupCheck:
     """Both parts in one run, copies then clusters (the case phase runs them as two checks of one name)."""
+
+    name: ClassVar[str] = "neardup"
 
     def run(self, store: CaseStore, ctx: CheckContext) -> Iterator[tuple[str, Finding]]:
         yield from NearDupCopies().run(store, ctx)

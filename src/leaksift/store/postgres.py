@@ -26,7 +26,7 @@ from ..keys import KeyRecord
 from ..model import Finding, ItemRecord
 from .base import SearchHit, SourceState, Summary
 from .rows import BLOB_COLUMNS, ITEM_COLUMNS, blob_params, finding_dict, finding_params, grow_thread, item_dict
-from .rows import AND_NOT_EMAIL, finding_rows, item_params, thread_links
+from .rows import AND_NOT_EMAIL, NON_EMAIL_METADATA, finding_rows, item_params, thread_links
 from .rows import dumps, like_escape, like_prefix, now
 
 SCHEMA_VERSION = "1"
@@ -340,7 +340,8 @@ class PostgresStore:
         if rows:
             self._write(lambda cur: cur.execute(
                 "UPDATE items SET verdict = v.verdict FROM unnest(%s::text[], %s::text[]) AS v(id, verdict) "
-                "WHERE items.id = v.id AND items.verdict IS DISTINCT FROM v.verdict", ([k for k, _ in rows], [v for _, v in rows])))
+                "WHERE items.id = v.id AND items.verdict IS DISTINCT FROM v.verdict",
+                ([k for k, _ in rows], [v for _, v in rows])))
 
     def _brief_findings(self, item_id: str, check: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT check_name, effect, evidence FROM findings WHERE item_id = %s"
@@ -399,7 +400,7 @@ class PostgresStore:
         `email_metadata`), whether any copy is verified, the text's signature (`minhash`), and its text: all of it
         where the item phase made no signature, else its first `text_chars` characters (None for 0). No emails
         unless `emails`."""
-        meta = "b.metadata" if email_metadata else "CASE WHEN i.kind = 'email' THEN NULL ELSE b.metadata END"
+        meta = "b.metadata" if email_metadata else NON_EMAIL_METADATA
         for d in self._stream(
                 "SELECT b.sha256, CASE WHEN b.minhash IS NULL THEN b.text WHEN %s > 0 THEN left(b.text, %s) END "
                 f"AS text, b.minhash, {meta} AS metadata, i.kind, "

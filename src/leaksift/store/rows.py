@@ -17,6 +17,8 @@ ITEM_COLUMNS = ("id", "path", "parent", "source", "depth", "kind", "mime", "sha2
                 "children_emitted", "children_failed", "verdict")
 # A filter on items `i` for the reads of document checks: emails' metadata is their headers.
 AND_NOT_EMAIL = "AND i.kind <> 'email' "
+# The metadata of items `i` that are not emails (NULL for emails): what reads of document identity need.
+NON_EMAIL_METADATA = "CASE WHEN i.kind = 'email' THEN NULL ELSE b.metadata END"
 # Columns holding JSON text, decoded when an item is read back.
 JSON_COLUMNS = ("transforms", "location", "metadata", "to_addrs", "cc_addrs", "refs")
 

@@ -13,7 +13,7 @@ from ..keys import KeyRecord
 from ..model import Finding, ItemRecord
 from .base import SearchHit, SourceState, Summary
 from .rows import BLOB_COLUMNS, ITEM_COLUMNS, blob_params, finding_dict, finding_params, finding_rows, item_dict
-from .rows import AND_NOT_EMAIL, item_params
+from .rows import AND_NOT_EMAIL, NON_EMAIL_METADATA, item_params
 from .rows import dumps as _dumps
 from .rows import like_prefix as _like_prefix
 from .rows import now as _now
@@ -378,7 +378,7 @@ class SQLiteStore:
         where the item phase made no signature, else its first `text_chars` characters (None for 0). No emails
         unless `emails`."""
         cur = self.db.cursor()
-        meta = "b.metadata" if email_metadata else "CASE WHEN i.kind = 'email' THEN NULL ELSE b.metadata END"
+        meta = "b.metadata" if email_metadata else NON_EMAIL_METADATA
         cur.execute("SELECT b.sha256, CASE WHEN b.minhash IS NULL THEN b.text WHEN ? > 0 THEN substr(b.text, 1, ?) "
                     f"END AS text, b.minhash, {meta} AS metadata, i.kind, "
                     "EXISTS (SELECT 1 FROM items j WHERE j.sha256 = b.sha256 AND j.verdict = 'verified') AS verified "
