@@ -27,6 +27,8 @@ class CrashingReader:
             _die_holding_all()
         if blob.head(5) == b"HANG!":
             time.sleep(600)  # a hung native parser, as far as the scan can tell
+        if blob.head(5) == b"STALL":
+            _stall_sends(3.0)
         if blob.head(5) == b"SLEEP":
             time.sleep(2.5)
         if blob.head(5) == b"RAISE":
@@ -44,6 +46,27 @@ def _die_holding_all() -> None:
         elif isinstance(obj, multiprocessing.connection.Connection) and not obj.closed and obj.writable:
             os.write(obj.fileno(), (1 << 16).to_bytes(4, "big") + b"half a message")
     ctypes.string_at(0)
+
+
+class _SlowPipe:
+    """A pipe whose sends wait until a given time, as a writer busy committing leaves them waiting."""
+
+    def __init__(self, conn: multiprocessing.connection.Connection, until: float) -> None:
+        self.conn, self.until = conn, until
+
+    def send_bytes(self, data: bytes) -> None:
+        time.sleep(max(0.0, self.until - time.monotonic()))
+        self.conn.send_bytes(data)
+
+
+def _stall_sends(seconds: float) -> None:
+    """Hold back what this worker sends for a while: the messages of the sources it reads meanwhile wait in its
+    sender, and die with it if it crashes."""
+    from leaksift.scan import _Sender
+
+    for obj in gc.get_objects():
+        if isinstance(obj, _Sender):
+            obj.conn = _SlowPipe(obj.conn, time.monotonic() + seconds)
 
 
 def crashy_registry() -> Registry:

@@ -168,6 +168,27 @@ def test_a_worker_dying_mid_message_with_locks_held_costs_no_other_source(tmp_pa
     assert done[0].crashed == ["b.txt"]
 
 
+def test_a_dead_worker_is_charged_with_the_source_it_was_reading_not_the_first_it_held(tmp_path: Path) -> None:
+    """A worker dies on its fourth source while the messages of the first three still wait in its sender: the
+    writer must charge the fourth (the worker counts the sources it begins) and read the three again, not charge
+    the first one it had given it."""
+    from fake_readers import crashy_registry
+
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    # One worker, which takes them largest first: a (holds back its sends), b, c, then d (crashes).
+    (dump / "a.txt").write_text("STALL the sends, then read on " + "x" * 200 + "\n")
+    (dump / "b.txt").write_text("fine text b " + "y" * 100 + "\n")
+    (dump / "c.txt").write_text("fine text c " + "z" * 99 + "\n")
+    (dump / "d.txt").write_text("CRASH\n")
+    db = tmp_path / "case.db"
+    stats = scan_dump(dump, db, jobs=1, registry_factory=crashy_registry)
+    rows = {r["path"]: r for r in export_lines(db)}
+    assert {n: rows[n]["error_reason"] for n in rows} == {"a.txt": None, "b.txt": None, "c.txt": None,
+                                                          "d.txt": "worker_crashed"}
+    assert stats.crashed == ["d.txt"]
+
+
 def test_a_hung_reader_is_killed_at_the_source_time_limit(tmp_path: Path) -> None:
     from fake_readers import crashy_registry
     from leaksift.ingest.base import Limits
