@@ -238,7 +238,7 @@ def _work(wid: int, root: Path, limits: Limits, tmp_dir: str, tasks: Any, out: _
             return
         # How many sources this worker has begun, where the writer finds it if the worker dies (a message put
         # just before may still wait in this process's sender and die with it). Shared memory, not a file written
-        # per source: that took 5-6 % of a reader's time on small files. No lock: only this process writes it.
+        # per source: that took 5.7 % of a reader's time on the document corpus. No lock: only this process writes.
         begun.value += 1
         batch: list[ItemRecord] = []
         size = 0
